@@ -1,0 +1,198 @@
+"""The commands behind ``modelpress COMMAND`` (argument parsing is in :mod:`cli`)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .cli import config_path, print_json
+from .errors import UserError
+
+
+def cmd_validate(args) -> int:
+    from .config import load
+
+    workflow = load(config_path(args))
+    for note in workflow.notes:
+        print(f"migrated: {note}")
+    steps = ", ".join(f"{s.name} ({'|'.join(a['type'] for a in s.alternatives)})" for s in workflow.passes)
+    print(f"{config_path(args)}: valid; passes: {steps or 'none'}")
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from .config import load_raw, migrate
+    from .registry import get_registry
+
+    canonical, notes = migrate(load_raw(config_path(args)), get_registry())
+    for note in notes:
+        print(f"# {note}", file=sys.stderr)
+    if args.format == "yaml":
+        import yaml
+        sys.stdout.write(yaml.safe_dump(canonical, sort_keys=False))
+    else:
+        print_json(canonical)
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from .registry import KIND_WORDS, get_registry
+
+    rows = []
+    for reg in get_registry().all():
+        missing = reg.missing
+        rows.append({"kind": KIND_WORDS[reg.kind], "name": reg.name, "aliases": list(reg.cls.aliases),
+                     "plugin": reg.plugin, "status": "; ".join(missing) if missing else "available"})
+    if args.json:
+        print_json(rows)
+        return 0
+    widths = [max(len(r[k]) for r in rows + [{"kind": "KIND", "name": "NAME", "plugin": "PLUGIN"}])
+              for k in ("kind", "name", "plugin")]
+    print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PLUGIN':<{widths[2]}}  STATUS")
+    for r in rows:
+        name = r["name"] + (f" (alias {', '.join(r['aliases'])})" if r["aliases"] else "")
+        print(f"{r['kind']:<{widths[0]}}  {name:<{widths[1]}}  {r['plugin']:<{widths[2]}}  {r['status']}")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .config import component_schema, workflow_schema
+    from .registry import HOOK_OF_KIND, get_registry
+
+    registry = get_registry()
+    if not args.component:
+        print_json(workflow_schema(registry))
+        return 0
+    for kind in HOOK_OF_KIND:
+        if registry.canonical_name(kind, args.component):
+            print_json(component_schema(registry, kind, args.component))
+            return 0
+    registry.get("pass", args.component, where="schema")  # raises with did-you-mean
+    return 2
+
+
+def cmd_run(args) -> int:
+    from .config import load
+    from .engine import Engine, run_workflow
+
+    workflow = load(config_path(args))
+    for note in workflow.notes:
+        print(f"migrated: {note}", file=sys.stderr)
+    overrides = {k: v for k, v in (("output_dir", args.output_dir), ("cache_dir", args.cache_dir)) if v}
+    if args.clean_cache:
+        overrides["clean_cache"] = True
+    if args.dry_run:
+        for key, value in overrides.items():
+            setattr(workflow, key, Path(value).resolve() if key.endswith("_dir") else value)
+        engine = Engine(workflow)
+        print(f"input model {engine.input_model_id()}")
+        points = [None] if not workflow.search_strategy else []
+        if not points:
+            print(f"search over {len(workflow.search_params())} parameter(s); first point shown")
+            points = [{p.key: _first(p.spec) for p in workflow.search_params()}]
+        for step in engine.plan(points[0]):
+            print(f"  {step.step:<24} {step.config['type']:<22} {step.key[:12]}  "
+                  f"{'cached' if step.cached else 'to run'}")
+        return 0
+    result = run_workflow(workflow, **overrides)
+    print(f"output model: {result.output_dir / 'model'}")
+    if result.metrics:
+        for name, value in result.metrics.items():
+            print(f"  {name}: {value}")
+    return 0
+
+
+def _first(spec: dict):
+    if "choices" in spec:
+        return spec["choices"][0]
+    if "cases" in spec:
+        return next(iter(spec["cases"].values()))[0]
+    return spec.get("low")
+
+
+def cmd_generate(args) -> int:
+    from .components import Accelerator
+    from .registry import get_registry
+
+    registry = get_registry()
+    folder = Path(args.model)
+    if (folder / "model.json").is_file() and (folder / "model").is_dir():  # a run's output folder
+        handle = registry.model_handle(json.loads((folder / "model.json").read_text()))
+    else:
+        if not folder.is_dir():
+            raise UserError(f"--model {folder}: no such folder; give a model folder or a run's output folder")
+        handle = None
+        for reg in registry.all("model_type"):
+            found = reg.cls.detect(folder)
+            if found is not None:
+                handle = reg.cls(found)
+                break
+        if handle is None:
+            raise UserError(f"--model {folder}: no model type recognises this folder "
+                            "(expected genai_config.json for ONNX or config.json for Hugging Face)")
+    if args.adapter:
+        adapters = handle.config.get("adapters") or {}
+        if args.adapter not in adapters:
+            raise UserError(f"--adapter {args.adapter}: the model has no such adapter; "
+                            f"it has: {', '.join(adapters) or 'none'}")
+        handle = handle.replace(active_adapter=args.adapter)
+    accelerator = Accelerator("gpu", "CUDAExecutionProvider") if args.device == "gpu" else Accelerator()
+    with handle.open_session(accelerator) as session:
+        for piece in session.generate_stream(args.prompt, max_new_tokens=args.max_tokens,
+                                             apply_chat_template=not args.raw):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def finetune_config(args) -> dict:
+    """The workflow config ``modelpress finetune`` writes."""
+    model = {"type": "HfModel", "model_path": args.model}
+    if args.model.endswith(".gguf"):
+        model = {"type": "HfModel", "model_path": str(Path(args.model).parent), "gguf_file": Path(args.model).name}
+    suffix = Path(args.data).suffix.lower().lstrip(".")
+    data_name = {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet", "txt": "text"}.get(suffix)
+    if data_name is None:
+        raise UserError(f"--data {args.data}: unsupported file type '.{suffix}'; "
+                        "use .json/.jsonl, .csv, .parquet or .txt")
+    passes = {"finetune": {"type": "QLoRA" if args.method == "qlora" else "LoRA", "r": args.r,
+                           "train_data_config": "train", "training_args": {"max_steps": args.max_steps}}}
+    if args.merge:
+        passes["merge"] = {"type": "MergeAdapterWeights"}
+    return {
+        "input_model": model,
+        "data_configs": [{"name": "train", "type": "HuggingfaceContainer",
+                          "load_dataset_config": {"data_name": data_name, "data_files": str(Path(args.data).resolve()),
+                                                  "split": "train"},
+                          "pre_process_data_config": {"text_template": args.text_template, "strategy": "join",
+                                                      "max_seq_len": args.max_seq_len}}],
+        "passes": passes,
+        "output_dir": args.output_dir,
+    }
+
+
+def cmd_finetune(args) -> int:
+    from .engine import run_workflow
+
+    config = finetune_config(args)
+    if args.save_config:
+        Path(args.save_config).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        print(f"config written to {args.save_config}")
+    if args.no_run:
+        return 0
+    result = run_workflow(config)
+    print(f"output model: {result.output_dir / 'model'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import main
+
+    return main(args.output_dir)
+
+
+def cmd_search_worker(args) -> int:
+    from .search import search_worker_main
+
+    return search_worker_main(str(config_path(args)), max_trials=args.max_trials)

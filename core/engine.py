@@ -1,0 +1,297 @@
+"""The engine: runs a workflow's pass chain on the host, with the cache.
+
+For each point (one when search is off) the engine walks the passes; each
+pass's cache key covers the input model's id, the pass type and version, its
+config, the content of the data files it reads and the versions of the
+libraries it declares. A pass's output model id *is* its key, so the whole
+chain of keys is known before anything runs (``--dry-run``).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cache import Cache, library_version, stable_hash
+from .components import Accelerator, ModelHandle, RunContext
+from .errors import ConfigError, PassFailed, UserError
+from .runner import relocate
+
+log = logging.getLogger("modelpress")
+LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL}
+
+
+@dataclass
+class PlannedStep:
+    """One pass of a chain, with its cache key and whether it is cached."""
+
+    step: str
+    config: dict
+    key: str
+    cached: bool
+
+
+@dataclass
+class PointResult:
+    """The outcome of one pass chain (and its evaluation)."""
+
+    model: ModelHandle | None
+    model_id: str
+    footprints: list[dict] = field(default_factory=list)
+    metrics: dict | None = None
+    error: str | None = None
+    point: dict | None = None
+    trial: int | None = None
+    entry_dir: Path | None = None
+
+
+@dataclass
+class RunResult:
+    """What ``modelpress.run`` returns."""
+
+    output_dir: Path
+    output_model: ModelHandle
+    footprints: list[dict]
+    metrics: dict | None
+    input_metrics: dict | None
+    search: Any = None
+
+
+class Engine:
+    """Runs a validated :class:`modelpress.config.Workflow`."""
+
+    def __init__(self, workflow: Any, registry: Any = None):
+        from .registry import get_registry
+
+        self.workflow = workflow
+        self.registry = registry or get_registry()
+        self.cache = Cache(workflow.cache_dir)
+        self.host = self._system(workflow.host)
+        self.target = self._system(workflow.target)
+        self.accelerator = self._accelerator(self.host)
+        self.target_accelerator = self._accelerator(self.target)
+        self.context = RunContext(self.registry, self.accelerator, workflow.data_configs, self.cache.root)
+        self._input_model = self.registry.model_handle(workflow.input_model)
+        self._input_id: str | None = None
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _system(self, name: str):
+        config = self.workflow.systems[name]
+        return self.registry.create_system(config, RunContext(self.registry, Accelerator(),
+                                                              self.workflow.data_configs))
+
+    def _accelerator(self, system) -> Accelerator:
+        accelerators = system.accelerators()
+        wanted = self.workflow.execution_providers
+        if wanted:
+            for acc in accelerators:
+                if acc.execution_provider in wanted:
+                    return acc
+            device = accelerators[0].device if accelerators else "cpu"
+            return Accelerator(device, wanted[0])
+        return accelerators[0] if accelerators else Accelerator()
+
+    @property
+    def host_mounts_resources(self) -> bool:
+        return bool(getattr(self.host, "mounts_resources", False))
+
+    # -- identities -----------------------------------------------------------
+
+    def input_model(self) -> ModelHandle:
+        """The input model, with remote resources downloaded unless the host mounts them."""
+        if not self.host_mounts_resources:
+            self._input_model = self.registry.model_handle(
+                self.materialize(self._input_model.to_json()))
+        return self._input_model
+
+    def model_id(self, model: ModelHandle) -> str:
+        """Content fingerprint of a model given by the user."""
+        digests = self.cache.paths_digest(model.local_paths())
+        return stable_hash({"identity": model.identity(), "content": digests})
+
+    def input_model_id(self) -> str:
+        if self._input_id is None:
+            self._input_id = self.model_id(self.input_model())
+        return self._input_id
+
+    def data_digests(self, config: dict, cls: type) -> list:
+        """Digests of the data files every data config named by the pass reads."""
+        names = sorted(_data_config_refs(config, cls.get_schema()))
+        out = []
+        for name in names:
+            data_config = self.materialize(self.workflow.data_configs[name])
+            container = self.registry.create_data_container(data_config, self.context)
+            out.append([name, stable_hash(data_config), self.cache.paths_digest(container.files())])
+        return out
+
+    def pass_key(self, input_id: str, config: dict) -> str:
+        cls = self.registry.get("pass", config["type"]).cls
+        return stable_hash({
+            "input": input_id, "pass": cls.name, "version": cls.version, "config": config,
+            "data": self.data_digests(config, cls),
+            "libraries": {lib: library_version(lib) for lib in cls.libraries},
+            "accelerator": self.accelerator.to_json(),
+        })
+
+    def plan(self, point: dict | None = None) -> list[PlannedStep]:
+        """The chain for ``point`` with cache keys and hits, without running anything."""
+        steps, current = [], self.input_model_id()
+        for step, config in self.workflow.resolve(point or {}):
+            current = self.pass_key(current, config)
+            steps.append(PlannedStep(step, config, current, self.cache.get_pass(current) is not None))
+        return steps
+
+    # -- running --------------------------------------------------------------
+
+    def materialize(self, data: Any) -> Any:
+        """Replace registered remote resources inside ``data`` by local paths."""
+        if isinstance(data, dict):
+            kind = data.get("type")
+            if isinstance(kind, str) and "config" in data and self.registry.canonical_name("resource", kind):
+                resource = self.registry.get("resource", kind).cls(data["config"])
+                key = stable_hash(resource.identity())
+                with self.cache.lock(f"resource-{key}"):
+                    return str(resource.materialize(self.cache.resource_dir(key)))
+            return {k: self.materialize(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.materialize(v) for v in data]
+        return data
+
+    def _job(self, kind: str, model: ModelHandle, **extra) -> dict:
+        data_configs = self.workflow.data_configs
+        if not self.host_mounts_resources:
+            data_configs = {n: self.materialize(c) for n, c in data_configs.items()}
+        return {"kind": kind, "model": model.to_json(), "data_configs": data_configs,
+                "log_level": LOG_LEVELS.get(self.workflow.log_severity_level, logging.INFO), **extra}
+
+    def run_pass(self, step: str, config: dict, model: ModelHandle, input_id: str) -> tuple[ModelHandle, str, dict]:
+        """Run one pass (or take it from the cache); returns (model, id, footprint)."""
+        key = self.pass_key(input_id, config)
+        node = {"step": step, "pass": config["type"], "input_model_id": input_id,
+                "output_model_id": key, "config": config}
+        self.registry.pm.hook.before_pass(step=step, model=model, context=self.context)
+        start = time.perf_counter()
+        with self.cache.lock(key):
+            result = self.cache.get_pass(key)
+            hit = result is not None
+            if not hit:
+                log.info("running pass %s (%s)", step, config["type"])
+                work = self.cache.begin_pass(key)
+                job = self._job("pass", model, step=step, accelerator=self.accelerator.to_json(), **{"pass": config})
+                result = self.host.run_job(job, work)
+                if "error" in result:
+                    node.update(status="failed", error=result["error"]["message"],
+                                duration_s=round(time.perf_counter() - start, 3), cache_hit=False)
+                    if result["error"].get("user_error"):
+                        raise UserError(f"passes.{step}: {result['error']['message']}")
+                    raise PassFailed(step, result["error"]["message"], result["error"].get("traceback", ""))
+                entry = self.cache.commit_pass(key, work)
+                result = self.cache.get_pass(key) or {**result, "entry_dir": str(entry)}
+            else:
+                log.info("pass %s (%s): cache hit", step, config["type"])
+        handle = relocate(result["model"], result["output_dir"], result["entry_dir"], self.registry)
+        output = self.registry.model_handle(handle)
+        node.update(status="ok", cache_hit=hit, output_model=handle, entry_dir=result["entry_dir"],
+                    duration_s=round(time.perf_counter() - start, 3),
+                    pass_duration_s=round(result.get("duration_s", 0.0), 3))
+        self.registry.pm.hook.after_pass(step=step, model=model, result=output, context=self.context)
+        return output, key, node
+
+    def evaluate(self, model: ModelHandle, model_id: str) -> dict | None:
+        """Metrics of ``model`` with the workflow's evaluator (cached), or None."""
+        wf = self.workflow
+        if not wf.evaluator:
+            return None
+        metrics = wf.evaluators[wf.evaluator]["metrics"]
+        data_names = sorted({m["data_config"] for m in metrics if m.get("data_config")})
+        data = []
+        for name in data_names:
+            data_config = self.materialize(wf.data_configs[name])
+            container = self.registry.create_data_container(data_config, self.context)
+            data.append([name, stable_hash(data_config), self.cache.paths_digest(container.files())])
+        key = stable_hash({"model": model_id, "metrics": metrics, "data": data,
+                           "accelerator": self.target_accelerator.to_json()})
+        with self.cache.lock(f"eval-{key}"):
+            found = self.cache.get_evaluation(key)
+            if found is not None:
+                log.info("evaluation: cache hit")
+                return found
+            work = self.cache.begin_pass(f"eval-{key}")
+            job = self._job("evaluation", model, metrics=metrics, accelerator=self.target_accelerator.to_json())
+            result = self.target.run_job(job, work)
+            if "error" in result:
+                if result["error"].get("user_error"):
+                    raise UserError(f"evaluators.{wf.evaluator}: {result['error']['message']}")
+                raise PassFailed("evaluation", result["error"]["message"], result["error"].get("traceback", ""))
+            self.cache.put_evaluation(key, result["metrics"])
+            return result["metrics"]
+
+    def run_point(self, point: dict | None = None, trial: int | None = None) -> PointResult:
+        """Run the chain for ``point`` and evaluate its output; errors are recorded."""
+        model, model_id, nodes = self.input_model(), self.input_model_id(), []
+        entry = None
+        try:
+            for step, config in self.workflow.resolve(point or {}):
+                model, model_id, node = self.run_pass(step, config, model, model_id)
+                entry = Path(node["entry_dir"])
+                nodes.append({**node, "trial": trial} if trial is not None else node)
+            metrics = self.evaluate(model, model_id)
+        except (PassFailed, UserError) as exc:
+            if point is None:
+                raise
+            return PointResult(None, model_id, nodes, None, str(exc), point, trial)
+        finally:
+            self.cache.save_digests()
+        return PointResult(model, model_id, nodes, metrics, None, point, trial, entry)
+
+    def run(self) -> RunResult:
+        """Run the workflow and write the output folder."""
+        from .outputs import write_outputs
+
+        wf = self.workflow
+        input_metrics = None
+        if wf.evaluate_input_model and wf.evaluator:
+            input_metrics = self.evaluate(self.input_model(), self.input_model_id())
+        if wf.search_strategy:
+            from .search import run_search
+
+            search = run_search(self)
+            if not search.best:
+                raise UserError("search_strategy: no trial succeeded; see footprints.json for each error")
+            best, footprints = search.best[0], [n for t in search.trial_footprints for n in t]
+        else:
+            search, best = None, self.run_point(None)
+            footprints = best.footprints
+        return write_outputs(self, best, footprints, input_metrics, search)
+
+
+def _data_config_refs(config: dict, schema: dict) -> set[str]:
+    """Names of data configs a component config refers to (``x-data-config`` fields)."""
+    found: set[str] = set()
+    props = schema.get("properties", {})
+    for key, value in config.items():
+        sub = props.get(key, {})
+        if sub.get("x-data-config") and isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, dict) and sub.get("type") == "object":
+            found |= _data_config_refs(value, sub)
+    return found
+
+
+def run_workflow(config: Any, **overrides: Any) -> RunResult:
+    """Load, validate and run a workflow (path, dict or Workflow)."""
+    from . import config as config_mod
+
+    workflow = config if hasattr(config, "resolve") else config_mod.load(config)
+    for key, value in overrides.items():
+        if not hasattr(workflow, key):
+            raise ConfigError(f"{key}: unknown run option")
+        setattr(workflow, key, Path(value).resolve() if key.endswith("_dir") and value is not None else value)
+    logging.getLogger("modelpress").setLevel(LOG_LEVELS.get(workflow.log_severity_level, logging.INFO))
+    if workflow.clean_cache:
+        import shutil
+        shutil.rmtree(workflow.cache_dir, ignore_errors=True)
+    return Engine(workflow).run()
