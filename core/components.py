@@ -283,6 +283,9 @@ class System(Component):
     """
 
     kind = "system"
+    #: True when jobs may carry remote resources (the system mounts them);
+    #: otherwise the engine downloads them into the cache first.
+    mounts_resources: ClassVar[bool] = False
 
     def __init__(self, config: Config, context: RunContext):
         self.config = config
