@@ -72,7 +72,7 @@ def build_tiny_phi3(folder: str | Path, *, hidden_size: int = 128, layers: int =
     config = Phi3Config(
         vocab_size=tok.get_vocab_size(), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-        max_position_embeddings=512, original_max_position_embeddings=512,
+        max_position_embeddings=4096, original_max_position_embeddings=4096,
         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
         tie_word_embeddings=False,
     )
