@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
-
-from .hookspecs import hookimpl  # noqa: E402  (plugins: ``from modelpress import hookimpl``)
-
 __all__ = ["__version__", "hookimpl", "run"]
 
 
@@ -13,3 +10,13 @@ def run(config, **overrides):
     from .engine import run_workflow
 
     return run_workflow(config, **overrides)
+
+
+def __getattr__(name: str):
+    # ``from modelpress import hookimpl`` for plugins; imported lazily so that
+    # ``modelpress --help`` does not pay for pluggy.
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'modelpress' has no attribute {name!r}")
