@@ -29,5 +29,6 @@ class MagnitudePrune(Pass):
                     k = int(flat.numel() * self.config.sparsity)  # how many weights to zero
                     flat[flat.abs().topk(k, largest=False).indices] = 0.0
         hf.save_pretrained(output_dir)
-        AutoTokenizer.from_pretrained(cfg["model_path"], **kwargs).save_pretrained(output_dir)
+        tok_kwargs = {k: v for k, v in kwargs.items() if k in ("trust_remote_code", "revision")}
+        AutoTokenizer.from_pretrained(cfg["model_path"], **tok_kwargs).save_pretrained(output_dir)
         return model.replace(model_path=str(output_dir))
