@@ -1,0 +1,250 @@
+"""ModelBuilder: a Hugging Face model -> an ONNX Runtime GenAI model, with onnxruntime-genai's builder."""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from modelpress.components import Accelerator, ModelHandle, Pass
+from modelpress.errors import ConfigError, UserError, did_you_mean
+
+from . import builder_options as bo
+from .model import ADAPTER_SUFFIX, GENAI_CONFIG, INSTALL
+
+log = logging.getLogger(__name__)
+
+QUANTIZED = ("int4", "int8")
+INT4_FIELDS = ("int4_block_size", "int4_accuracy_level", "int4_is_symmetric", "int4_algo_config")
+#: builder options that have a field of their own (or that the pass sets itself)
+RESERVED = {
+    "adapter_path": "it comes from the input model's adapter_path",
+    "exclude_embeds": "use the exclude_embeds field",
+    "exclude_lm_head": "use the exclude_lm_head field",
+    "config_only": "it writes no model; ModelBuilder always builds one",
+    "filename": "the model file is always model.onnx",
+    **{name: f"use the {field} field" for field in INT4_FIELDS
+       for name in (field, field.removeprefix("int4_"))},
+}
+
+
+def _is_search(value: Any) -> bool:
+    return isinstance(value, Mapping) and "$search" in value
+
+
+def _either(words: list[str]) -> str:
+    if not words:
+        return "another execution provider"
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ModelBuilder(Pass):
+    """Build ``model.onnx``, ``genai_config.json`` and tokenizer files from an HfModel.
+
+    The execution provider is the target accelerator's; an input adapter is
+    built into the graph, or exported as an ``.onnx_adapter`` file with
+    ``export_adapter``. Runs offline from a local folder.
+    """
+
+    name = "ModelBuilder"
+    schema = "passes/ModelBuilder.json"
+    requires = {"onnxruntime_genai": INSTALL, "onnx_ir": INSTALL}
+    libraries = ("onnxruntime-genai", "onnx", "onnx-ir", "transformers", "torch")
+    accepts = ("HfModel",)
+    version = "1"
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any], accelerator: Accelerator) -> list[str]:
+        """Precision/provider pair, int4 fields and extra_options against the installed builder."""
+        problems = []
+        provider = bo.PROVIDERS.get(accelerator.execution_provider)
+        precision = config.get("precision")
+        if provider is None:
+            problems.append(f"precision: onnxruntime-genai's builder has no target for "
+                            f"{accelerator.execution_provider}; run it on one of {', '.join(bo.PROVIDERS)}")
+        elif isinstance(precision, str):
+            pairs = bo.valid_pairs()
+            if (precision, provider) not in pairs:
+                usable = sorted(p for p, e in pairs if e == provider)
+                problems.append(f"precision: {precision} is not supported on {accelerator.execution_provider} "
+                                f"by onnxruntime-genai's builder; use {_either(usable)}")
+        if isinstance(precision, str) and precision not in QUANTIZED:
+            for field in INT4_FIELDS:
+                if config.get(field) is not None and not _is_search(config.get(field)):
+                    problems.append(f"{field}: applies to int4 and int8 precision only; "
+                                    f"remove it or set precision to int4")
+        algo = config.get("int4_algo_config")
+        known_algos = bo.algo_configs()
+        if isinstance(algo, str) and known_algos and algo not in known_algos:
+            problems.append(f"int4_algo_config: unknown method '{algo}'{did_you_mean(algo, known_algos)} "
+                            f"(the installed builder accepts {', '.join(known_algos)})")
+        options = bo.known_options()
+        for key in (config.get("extra_options") or {}):
+            if key in RESERVED:
+                problems.append(f"extra_options.{key}: not allowed here; {RESERVED[key]}")
+            elif options and key not in options:
+                hint = did_you_mean(key, options) or ("; `python -m onnxruntime_genai.models.builder --help` "
+                                                       "lists the options")
+                problems.append(f"extra_options.{key}: unknown builder option{hint}")
+        return problems
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, model: ModelHandle, output_dir: Path) -> ModelHandle:
+        """Build the ONNX model into ``output_dir`` and return its ONNXModel handle."""
+        cfg = self.config
+        problems = self.check_config(cfg, self.context.accelerator)
+        if problems:
+            raise ConfigError([f"ModelBuilder.{p}" for p in problems])
+        if model.name != "HfModel":
+            raise UserError(f"ModelBuilder: input is a {model.name}; it needs an HfModel (a Hugging Face folder)")
+        source = _source_folder(model.config)
+        if not source.is_dir():
+            raise UserError(f"ModelBuilder: model_path '{source}' is not a local folder; the builder runs "
+                            "offline, so download the model first and give its folder")
+        adapter = model.config.get("adapter_path")
+        if adapter and not Path(adapter).is_dir():
+            raise UserError(f"ModelBuilder: adapter_path '{adapter}' is not a folder; give the PEFT adapter folder")
+        if adapter and model.config.get("quantization"):
+            raise UserError("ModelBuilder: the input adapter was trained against 4-bit (QLoRA) weights and "
+                            "the builder would apply it to the full-precision ones; add a MergeAdapterWeights "
+                            "pass before ModelBuilder")
+        if cfg.get("export_adapter") and not adapter:
+            raise UserError("ModelBuilder.export_adapter: the input model has no adapter_path to export; "
+                            "set export_adapter to false or build from a LoRA/QLoRA output")
+        provider = bo.PROVIDERS[self.context.accelerator.execution_provider]
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+        with tempfile.TemporaryDirectory(dir=output_dir.parent, prefix=".modelbuilder-") as tmp:
+            if model.config.get("gguf_file"):
+                source = _from_gguf(source / str(model.config["gguf_file"]), Path(tmp) / "hf")
+            self._build(source, output_dir, provider, Path(tmp) / "cache", adapter)
+
+        for name in ("model.onnx", GENAI_CONFIG):
+            if not (output_dir / name).is_file():
+                raise RuntimeError(f"onnxruntime-genai's builder finished without writing {name}")
+        fields: dict[str, Any] = {"model_path": str(output_dir)}
+        if cfg.get("export_adapter"):
+            from .adapters import export_lora
+
+            name = cfg.get("adapter_name") or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(adapter).name) or "adapter"
+            path = output_dir / f"{name}{ADAPTER_SUFFIX}"
+            if not export_lora(output_dir, path):
+                raise UserError(f"ModelBuilder.export_adapter: the adapter in {adapter} produced no LoRA "
+                                "layers in the graph; check its target_modules")
+            fields["adapters"] = {name: str(path)}
+        return self.context.model("ONNXModel", **fields)
+
+    def _options(self, adapter: str | None) -> list[str]:
+        """The builder's ``KEY=VALUE`` extra options for this config."""
+        cfg = self.config
+        options: dict[str, Any] = {"hf_token": False}  # local folders only; never ask the hub
+        for field in INT4_FIELDS:
+            if cfg.get(field) is not None:
+                options[bo.quantization_option(field)] = cfg[field]
+        for field in ("exclude_embeds", "exclude_lm_head"):
+            if cfg.get(field):
+                options[field] = True
+        if adapter:
+            options["adapter_path"] = str(adapter)
+        options.update(cfg.get("extra_options") or {})
+        return [f"{key}={_option_text(value)}" for key, value in options.items()]
+
+    def _build(self, source: Path, output_dir: Path, provider: str, cache: Path, adapter: str | None) -> None:
+        from onnxruntime_genai.models.builder import create_model, parse_extra_options
+
+        from .builder_patches import keep_lora_unquantized, lm_head_by_identity
+
+        precision = self.config["precision"]
+        keep_lora = self.config.get("export_adapter") and precision in QUANTIZED
+        args = (None, str(source), str(output_dir), precision, provider, str(cache))
+        log.info("ModelBuilder: %s %s build of %s", precision, provider, source)
+        with _quiet_builder(), lm_head_by_identity() as head_fixed, \
+                (keep_lora_unquantized() if keep_lora else contextlib.nullcontext()):
+            if not head_fixed:
+                _check_lm_head(source)
+            try:
+                options = parse_extra_options(*args, self._options(adapter))
+                create_model(*args, **options)
+            except (ValueError, NotImplementedError) as exc:
+                # The builder raises these for options and architectures it rejects.
+                raise UserError(f"ModelBuilder: onnxruntime-genai's builder refused {source.name}: "
+                                f"{str(exc).strip().splitlines()[0]}; change the pass options or the model") from exc
+
+
+@contextlib.contextmanager
+def _quiet_builder():
+    """Route the builder's prints and progress bars to the log."""
+    quantizer = logging.getLogger("onnxruntime.quantization")
+    level = quantizer.level
+    quantizer.setLevel(logging.WARNING)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        quantizer.setLevel(level)
+        for line in re.split(r"[\r\n]+", out.getvalue() + "\n" + err.getvalue()):
+            if line.strip():
+                warn = "WARNING" in line or "Warning" in line
+                (log.warning if warn else log.debug)("builder: %s", line.strip())
+
+
+def _source_folder(fields: Mapping[str, Any]) -> Path:
+    """The local folder of an HfModel record (a GGUF file's folder when only the file is given)."""
+    path = fields.get("model_path") or fields.get("model_name") or ""
+    if not path and fields.get("gguf_file"):
+        return Path(str(fields["gguf_file"])).parent
+    return Path(str(path))
+
+
+def _from_gguf(gguf: Path, target: Path) -> Path:
+    """Dequantise a GGUF checkpoint with transformers into a Hugging Face folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not gguf.is_file():
+        raise UserError(f"ModelBuilder: gguf_file {gguf} does not exist; fix the input model's gguf_file")
+    log.info("ModelBuilder: converting %s to a Hugging Face folder", gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.save_pretrained(target)
+    del model
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(target)
+    return target
+
+
+def _check_lm_head(source: Path) -> None:
+    """Refuse models whose layers the builder would mistake for the LM head.
+
+    Used when :func:`lm_head_by_identity` cannot correct the installed builder:
+    it takes every linear layer with ``vocab_size`` outputs for the LM head,
+    so such a layer silently corrupts the graph. The check builds the model on
+    the meta device (no weights, no memory).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(str(source))
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config)
+    except (ValueError, KeyError, TypeError, OSError, ImportError) as exc:
+        log.debug("ModelBuilder: LM-head check skipped (%s)", exc)
+        return
+    vocab = getattr(config, "vocab_size", None)
+    head = skeleton.get_output_embeddings()
+    clashes = [name for name, module in skeleton.named_modules()
+               if isinstance(module, torch.nn.Linear) and module.out_features == vocab and module is not head]
+    if clashes:
+        raise UserError(f"ModelBuilder: {clashes[0]} has {vocab} outputs, as many as the vocabulary, and "
+                        "onnxruntime-genai's builder would take it for the LM head and build a wrong model; "
+                        "use a model whose layer widths differ from vocab_size")
