@@ -1,0 +1,182 @@
+"""Checking one component entry against its registered schema.
+
+A :class:`Checker` validates an entry (``{"type": ..., **config}``), fills
+its defaults, resolves its ``x-path`` fields against the config folder,
+checks its ``x-data-config`` references and the resource objects given where
+a path is expected. Problems accumulate in ``problems`` (one line each).
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConfigError, did_you_mean
+from ..registry import KIND_WORDS
+from .schema import (closed, deref, error_lines, fill_defaults, join_path, prop_schema,
+                     property_names, shown, validator_for)
+from .search_values import extract, is_search_value
+
+GLOB_CHARS = "*?["
+_closed: dict[type, dict] = {}
+
+
+def component_schema_of(cls: type) -> dict:
+    """The component's schema with unknown top-level keys forbidden (cached)."""
+    if cls not in _closed:
+        _closed[cls] = closed(cls.get_schema())
+    return _closed[cls]
+
+
+@dataclass
+class Checker:
+    """Checks component entries of one workflow."""
+
+    registry: Any
+    base_dir: Path
+    problems: list[str] = field(default_factory=list)
+    #: names of the workflow's data configs (None: not known, references unchecked)
+    data_names: list[str] | None = None
+
+    def entry(self, kind: str, entry: Mapping[str, Any], path: str, head: tuple[str, ...] = ("type",),
+              search: bool = False) -> tuple[dict | None, dict]:
+        """``(checked entry or None, {field: search spec})`` of one component."""
+        try:
+            reg = self.registry.get(kind, entry.get("type"), f"{path}.type")
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
+            return None, {}
+        schema = component_schema_of(reg.cls)
+        validator = validator_for(schema, f"{KIND_WORDS[kind]} {reg.name} (plugin '{reg.plugin}')")
+        body = {k: v for k, v in entry.items() if k not in head}
+        specs: dict = {}
+        if search:
+            body, specs, problems = extract(body, schema, validator, path)
+            self.problems.extend(problems)
+        lines = error_lines(validator, body, path, self._unknown_key_hook(kind, reg.name, schema, reg.plugin))
+        if lines:
+            self.problems.extend(lines)
+            return None, specs
+        fill_defaults(schema, body, schema, validator)
+        self.walk(schema, body, path, schema)
+        for key, spec in specs.items():
+            body[key] = {"$search": spec}
+        out = {k: entry[k] for k in head if k in entry}
+        out["type"] = reg.name
+        out.update(body)
+        return out, specs
+
+    def config(self, schema: Mapping[str, Any], body: dict, path: str, owner: str) -> bool:
+        """Validate a bare config (no entry keys) against ``schema``; fill defaults."""
+        schema = closed(schema)
+        validator = validator_for(schema, owner)
+        lines = error_lines(validator, body, path, self._unknown_key_hook(None, owner, schema))
+        if lines:
+            self.problems.extend(lines)
+            return False
+        fill_defaults(schema, body, schema, validator)
+        self.walk(schema, body, path, schema)
+        return True
+
+    # -- messages ------------------------------------------------------------
+
+    def _unknown_key_hook(self, kind: str | None, name: str, top: Mapping[str, Any], plugin: str | None = None):
+        def message(where: str, key: str, schema: Mapping[str, Any]) -> str:
+            if kind is not None and schema is top:
+                found = [r for r in self.registry.all(kind)
+                         if r.name != name and key in property_names(r.cls.get_schema(), r.cls.get_schema())]
+                # a sibling from the same plugin is the likely meaning (LoRA -> QLoRA)
+                siblings = [r for r in found if r.plugin == plugin]
+                owners = [r.name for r in (siblings or found)]
+                if owners:
+                    target = (f'set "type": "{owners[0]}"' if len(owners) == 1
+                              else f'set "type" to one of {", ".join(owners)}')
+                    return f"{name} has no option '{key}'; it belongs to {' and '.join(owners)}: {target}"
+            known = list(schema.get("properties") or {})
+            hint = did_you_mean(key, known + [k for k, v in (schema.get("x-renamed") or {}).items() if v])
+            if not hint:
+                hint = f"; valid keys: {', '.join(known)}" if known else "; this object takes no keys"
+            return f"unknown key '{key}'{hint}"
+
+        return message
+
+    # -- paths, data references, resources -----------------------------------
+
+    def walk(self, schema: Any, value: Any, path: str, root: Mapping[str, Any]) -> None:
+        """Resolve ``x-path`` fields and check ``x-data-config`` names, recursively."""
+        schema = deref(schema, root)
+        if not isinstance(schema, Mapping):
+            return
+        if isinstance(value, dict) and not is_search_value(value):
+            for key, item in list(value.items()):
+                sub = prop_schema(schema, key, root)
+                if not isinstance(sub, Mapping):
+                    continue
+                where = join_path(path, [key])
+                if sub.get("x-path"):
+                    value[key] = self.path_value(item, where, sub["x-path"])
+                elif sub.get("x-data-config"):
+                    self.data_ref(item, where)
+                else:
+                    self.walk(sub, item, where, root)
+        elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+            for i, item in enumerate(value):
+                self.walk(schema["items"], item, join_path(path, [i]), root)
+
+    def data_ref(self, value: Any, where: str) -> None:
+        """A string (or list of strings) naming data configs."""
+        if self.data_names is None or value is None or is_search_value(value):
+            return
+        for i, name in enumerate(value if isinstance(value, list) else [value]):
+            if isinstance(name, str) and name not in self.data_names:
+                at = join_path(where, [i]) if isinstance(value, list) else where
+                have = (f"data_configs has {', '.join(self.data_names)}" if self.data_names
+                        else "data_configs is empty")
+                self.problems.append(f"{at}: no data config named '{name}'"
+                                     f"{did_you_mean(name, self.data_names)} ({have})")
+
+    def path_value(self, value: Any, where: str, mode: Any) -> Any:
+        """Resolve the strings of a path field; check resource objects."""
+        if isinstance(value, str):
+            return self.resolve(value, where, mode)
+        if isinstance(value, list):
+            return [self.path_value(v, join_path(where, [i]), mode) for i, v in enumerate(value)]
+        if isinstance(value, dict) and "type" in value and not is_search_value(value):
+            self.resource(value, where)
+            return value
+        if isinstance(value, dict) and not is_search_value(value):  # e.g. {split: files}
+            return {k: self.path_value(v, join_path(where, [k]), mode) for k, v in value.items()}
+        return value
+
+    def resolve(self, value: str, where: str, mode: Any) -> str:
+        """Resolve against the config folder when the path exists there (or is
+        explicitly relative); ``"x-path": "input"`` also requires it to exist."""
+        if "://" in value or not value:
+            return value
+        candidate = os.path.normpath(self.base_dir / os.path.expanduser(value))
+        explicit = value.startswith(("./", "../", ".\\", "..\\")) or value in (".", "..")
+        exists = bool(glob.glob(candidate)) if any(c in value for c in GLOB_CHARS) else os.path.exists(candidate)
+        if mode == "input" and not exists:
+            self.problems.append(f"{where}: no such file or folder {shown(value)} "
+                                 f"(looked in {self.base_dir}); fix the path")
+        return candidate if exists or explicit or os.path.isabs(value) or mode == "output" else value
+
+    def resource(self, value: dict, where: str) -> None:
+        """A remote path ``{"type": <resource type>, "config": {...}}``: checked, kept as is."""
+        try:
+            reg = self.registry.get("resource", value.get("type"), f"{where}.type")
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
+            return
+        extra = [k for k in value if k not in ("type", "config")]
+        if extra:
+            self.problems.append(f"{where}.{extra[0]}: unknown key '{extra[0]}'; a resource has only "
+                                 f"'type' and 'config'")
+        config = value.get("config", {})
+        if not isinstance(config, dict):
+            self.problems.append(f"{where}.config: expected an object, got {shown(config)}")
+            return
+        self.config(component_schema_of(reg.cls), config, f"{where}.config",
+                    f"resource {reg.name} (plugin '{reg.plugin}')")

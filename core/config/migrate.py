@@ -1,0 +1,237 @@
+"""Rewrite both Olive config forms into the one canonical form.
+
+Each rewrite is reported as a note (``"passes.lora.lora_r: renamed to 'r'"``)
+so that ``modelpress migrate`` can show what changed. What is rewritten:
+
+- ``{"type": ..., "config": {...}}`` wrappers of the input model, systems
+  and passes are flattened;
+- ``engine: {...}`` keys move to the top level;
+- type aliases become the registered name (``PyTorchModel`` -> ``HfModel``);
+- ``input_model.hf_config`` is lifted (``model_name`` -> ``model_path``,
+  ``model_loading_args`` / ``from_pretrained_args`` -> ``load_kwargs``);
+- ``*_config.params`` of data configs are flattened, a ``data_configs``
+  mapping becomes a list;
+- Olive's ``search_algorithm`` / ``search_algorithm_config`` become
+  ``sampler``, ``max_samples`` and ``seed``;
+- every ``"x-renamed": {"old": "new"}`` of a component's schema, at every
+  object level (``null`` drops the key).
+
+A key set under both its old and its new name is an error, never a guess.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from .schema import deref, join_path, prop_schema, property_names
+from .search_values import is_search_value
+
+HF_CONFIG_KEYS = {"model_loading_args": "load_kwargs", "from_pretrained_args": "load_kwargs"}
+SEARCH_CONFIG_KEYS = {"num_samples": "max_samples"}
+
+
+def migrate(raw: Mapping[str, Any], registry: Any) -> tuple[dict, list[str]]:
+    """``(canonical config, notes)``; conflicting old and new keys raise ConfigError."""
+    return _Migration(registry).run(raw)
+
+
+class _Migration:
+    """One migration: collects notes and problems while rewriting a copy."""
+
+    def __init__(self, registry: Any):
+        self.registry = registry
+        self.notes: list[str] = []
+        self.problems: list[str] = []
+
+    def run(self, raw: Mapping[str, Any]) -> tuple[dict, list[str]]:
+        cfg = copy.deepcopy(dict(raw))
+        self.lift_engine(cfg)
+        model = cfg.get("input_model")
+        if isinstance(model, dict):
+            self.component("model_type", model, "input_model", lift_hf_config=True)
+        for name, system in _items(cfg.get("systems")):
+            self.component("system", system, f"systems.{name}")
+        self.data_configs(cfg)
+        for name, evaluator in _items(cfg.get("evaluators")):
+            for i, metric in enumerate(_list(evaluator.get("metrics"))):
+                if isinstance(metric, dict):
+                    self.metric(metric, f"evaluators.{name}.metrics[{i}]")
+        for name, entry in _items(cfg.get("passes")):
+            self.component("pass", entry, f"passes.{name}")
+        if isinstance(cfg.get("passes"), dict):
+            for name, entries in cfg["passes"].items():
+                if isinstance(entries, list):
+                    for i, entry in enumerate(entries):
+                        if isinstance(entry, dict):
+                            self.component("pass", entry, f"passes.{name}[{i}]")
+        if isinstance(cfg.get("search_strategy"), dict):
+            self.search_strategy(cfg["search_strategy"])
+        if self.problems:
+            raise ConfigError(self.problems)
+        return cfg, self.notes
+
+    # -- workflow level ------------------------------------------------------
+
+    def lift_engine(self, cfg: dict) -> None:
+        engine = cfg.get("engine")
+        if not isinstance(engine, dict):
+            return
+        del cfg["engine"]
+        for key, value in engine.items():
+            if key in cfg and cfg[key] != value:
+                self.problems.append(f"engine.{key}: also set at the top level with another value; keep one")
+            cfg[key] = value
+        if engine:
+            self.notes.append(f"engine: {', '.join(engine)} moved to the top level")
+
+    def data_configs(self, cfg: dict) -> None:
+        data = cfg.get("data_configs")
+        if isinstance(data, dict):
+            listed = []
+            for name, entry in data.items():
+                if isinstance(entry, dict):
+                    if entry.get("name", name) != name:
+                        self.problems.append(f"data_configs.{name}.name: '{entry['name']}' differs from its key "
+                                             f"'{name}'; use one name")
+                    entry = {"name": name, **{k: v for k, v in entry.items() if k != "name"}}
+                listed.append(entry)
+            cfg["data_configs"] = data = listed
+            self.notes.append("data_configs: the mapping of names became a list of configs with 'name'")
+        for i, entry in enumerate(_list(data)):
+            if not isinstance(entry, dict):
+                continue
+            path = f"data_configs[{i}]"
+            for key, part in list(entry.items()):
+                if key.endswith("_config") and isinstance(part, dict) and isinstance(part.get("params"), dict):
+                    params = part.pop("params")
+                    self.merge(part, params, f"{path}.{key}.params")
+                    self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
+            self.component("data_container", entry, path)
+
+    def metric(self, metric: dict, path: str) -> None:
+        reg = self.canonical_type("metric", metric, path)
+        if reg is not None and isinstance(metric.get("user_config"), dict):
+            schema = reg.cls.get_schema()
+            self.rename(schema, metric["user_config"], f"{path}.user_config", schema)
+
+    def search_strategy(self, strategy: dict) -> None:
+        path = "search_strategy"
+        if "search_algorithm" in strategy:
+            if "sampler" in strategy:
+                self.problems.append(f"{path}.search_algorithm: also set as 'sampler'; keep only 'sampler'")
+            else:
+                strategy["sampler"] = strategy.pop("search_algorithm")
+                self.notes.append(f"{path}.search_algorithm: renamed to 'sampler'")
+        algo_config = strategy.get("search_algorithm_config")
+        if isinstance(algo_config, dict):
+            del strategy["search_algorithm_config"]
+            renamed = {SEARCH_CONFIG_KEYS.get(k, k): v for k, v in algo_config.items()}
+            self.merge(strategy, renamed, f"{path}.search_algorithm_config")
+            self.notes.append(f"{path}.search_algorithm_config: flattened into {path}"
+                              + "".join(f"; {k} renamed to '{v}'" for k, v in SEARCH_CONFIG_KEYS.items()
+                                        if k in algo_config))
+        sampler = strategy.get("sampler")
+        name = self.registry.canonical_name("search_strategy", sampler) if isinstance(sampler, str) else None
+        if name is not None:
+            schema = self.registry.get("search_strategy", name).cls.get_schema()
+            self.rename(schema, strategy, path, schema)
+
+    # -- one component -------------------------------------------------------
+
+    def component(self, kind: str, entry: dict, path: str, lift_hf_config: bool = False) -> None:
+        """Unwrap ``config``, lift Olive's hf_config, canonical type name, renames."""
+        reg = self.canonical_type(kind, entry, path)
+        schema = reg.cls.get_schema() if reg is not None else {}
+        if isinstance(entry.get("config"), dict) and "config" not in property_names(schema, schema):
+            inner = entry.pop("config")
+            self.merge(entry, inner, f"{path}.config")
+            self.notes.append(f"{path}.config: flattened into {path}")
+        if kind == "pass" and "disable_search" in entry:
+            del entry["disable_search"]
+            self.notes.append(f"{path}.disable_search: dropped; a pass is searched only where a value "
+                              f"asks for it")
+        if lift_hf_config and isinstance(entry.get("hf_config"), dict):
+            self.lift_hf_config(entry, path)
+        if reg is not None:
+            self.rename(schema, entry, path, schema)
+
+    def lift_hf_config(self, entry: dict, path: str) -> None:
+        hf = entry.pop("hf_config")
+        for key, value in hf.items():
+            if key == "model_name":
+                target = "model_name" if "model_path" in entry else "model_path"
+            else:
+                target = HF_CONFIG_KEYS.get(key, key)
+            if target in entry and entry[target] != value:
+                self.problems.append(f"{path}.hf_config.{key}: {path}.{target} is also set; keep one")
+                continue
+            entry[target] = value
+            self.notes.append(f"{path}.hf_config.{key}: moved to {path}.{target}")
+
+    def canonical_type(self, kind: str, entry: dict, path: str):
+        """The registration of the entry's type, renaming an alias (None if unknown)."""
+        given = entry.get("type")
+        name = self.registry.canonical_name(kind, given) if isinstance(given, str) else None
+        if name is None:
+            return None
+        if name != given:
+            entry["type"] = name
+            self.notes.append(f"{path}.type: '{given}' is now '{name}'")
+        return self.registry.get(kind, name)
+
+    def rename(self, schema: Any, value: Any, path: str, root: Mapping[str, Any]) -> None:
+        """Apply ``x-renamed`` at every object level of ``schema`` to ``value``."""
+        schema = deref(schema, root)
+        if not isinstance(schema, Mapping):
+            return
+        if isinstance(value, dict) and not is_search_value(value):
+            renames: dict = {}
+            for part in [schema, *(deref(s, root) for s in schema.get("allOf") or [])]:
+                if isinstance(part, Mapping):
+                    renames.update(part.get("x-renamed") or {})
+            if any(old in value for old in renames):
+                self.apply_renames(renames, value, path)
+            for key, sub_value in value.items():
+                sub = prop_schema(schema, key, root)
+                if sub is not None:
+                    self.rename(sub, sub_value, join_path(path, [key]), root)
+        elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+            for i, item in enumerate(value):
+                self.rename(schema["items"], item, join_path(path, [i]), root)
+
+    def apply_renames(self, renames: Mapping[str, str | None], value: dict, path: str) -> None:
+        rebuilt: dict = {}
+        for key, item in value.items():
+            if key not in renames:
+                rebuilt.setdefault(key, item)
+                continue
+            new = renames[key]
+            where = join_path(path, [key])
+            if new is None:
+                self.notes.append(f"{where}: dropped (no longer used)")
+            elif new in value:
+                self.problems.append(f"{where}: renamed to '{new}', which is also set; keep only '{new}'")
+            else:
+                rebuilt[new] = item
+                self.notes.append(f"{where}: renamed to '{new}'")
+        value.clear()
+        value.update(rebuilt)
+
+    def merge(self, target: dict, extra: Mapping[str, Any], path: str) -> None:
+        for key, value in extra.items():
+            if key in target and target[key] != value:
+                self.problems.append(f"{path}.{key}: also set outside '{path.rsplit('.', 1)[-1]}'; keep one")
+                continue
+            target[key] = value
+
+
+def _items(value: Any) -> list[tuple[str, dict]]:
+    """``(name, entry)`` pairs of a mapping of dict entries (others skipped)."""
+    if not isinstance(value, dict):
+        return []
+    return [(k, v) for k, v in value.items() if isinstance(v, dict)]
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
