@@ -1,0 +1,218 @@
+"""Meta-tests of the documentation.
+
+- every hook spec is documented in docs/hooks.md with its exact signature and
+  docstring, and is exercised by a test;
+- the generated reference (docs/reference/, docs/hooks.md) is fresh;
+- every example workflow config under examples/ validates;
+- every shell command in README.md and docs/ runs, or is listed in
+  NOT_CHECKED with the reason;
+- code the plugin-author guide shows is the example plugin's real code;
+- the site builds with ``mkdocs build --strict``.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelpress import docgen, hookspecs
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+HOOKS = docgen.hook_specs(hookspecs)
+
+#: Commands shown in README.md or docs/ that this test does not run, and why.
+NOT_CHECKED = {
+    "make demo": "downloads nothing but fine-tunes SmolLM2-135M and builds int4 ONNX: minutes",
+    "make test": "runs this test suite",
+    "modelpress validate my-olive-config.json": "placeholder for the reader's own Olive config",
+    "modelpress migrate my-olive-config.json": "placeholder for the reader's own Olive config",
+    "modelpress run --config my-olive-config.json": "placeholder for the reader's own Olive config",
+    "modelpress run workflow.yaml": "trains a model (placeholder config shown in prose)",
+    "modelpress run workflow.yaml --dry-run": "placeholder config shown in prose",
+    "modelpress generate --model output --prompt 'I just won the lottery!'": "needs a finished run's output",
+    "modelpress report output": "needs a finished run's output",
+    "pip install ./examples/plugin-example": "changes the environment; make setup installs it",
+    "pytest examples/plugin-example/tests": "a test suite of its own; make test runs it",
+}
+#: Sub-commands that are quick and side-effect free: every use in the docs is run.
+RUNNABLE = {"--help", "--version", "plugins", "validate", "migrate", "schema"}
+
+
+# ----------------------------------------------------------------- hooks
+
+
+def test_every_hook_spec_is_documented_with_its_exact_signature():
+    text = (DOCS / "hooks.md").read_text(encoding="utf-8")
+    assert HOOKS, "no hook specs found"
+    for name, fn in HOOKS.items():
+        assert f"\n## {name}\n" in text, f"docs/hooks.md has no section for {name}"
+        signature = f"{name}{inspect.signature(fn)}"
+        assert f"```python\n{signature}\n```" in text, f"docs/hooks.md lacks the signature {signature}"
+        assert docgen.hook_doc(fn) in text, f"docs/hooks.md lacks the docstring of {name}"
+    documented = re.findall(r"^## (\w+)$", text, flags=re.M)
+    assert sorted(documented) == sorted(HOOKS), "docs/hooks.md documents hooks that do not exist"
+
+
+def _test_sources() -> dict[Path, str]:
+    files = [p for p in (ROOT / "tests").rglob("*.py") if p.name != Path(__file__).name]
+    files += list((ROOT / "examples").glob("*/tests/**/*.py"))
+    return {p: p.read_text(encoding="utf-8") for p in files}
+
+
+@pytest.mark.parametrize("hook", sorted(HOOKS))
+def test_every_hook_spec_is_exercised_by_a_test(hook):
+    users = [p for p, text in _test_sources().items() if re.search(rf"\b{hook}\b", text)]
+    assert users, (f"no test implements or calls the hook '{hook}'; add one under tests/ "
+                   f"(a test plugin with @hookimpl def {hook}(...) that a test registers)")
+
+
+# ------------------------------------------------------- generated pages
+
+
+def test_generated_reference_is_fresh(tmp_path):
+    docgen.write(tmp_path)
+    generated = {p.relative_to(tmp_path).as_posix(): p.read_text(encoding="utf-8")
+                 for p in tmp_path.rglob("*.md")}
+    committed = {p.relative_to(DOCS).as_posix(): p.read_text(encoding="utf-8")
+                 for p in [*(DOCS / "reference").glob("*.md"), DOCS / "hooks.md"] if p.exists()}
+    stale = sorted(k for k in generated.keys() | committed.keys() if generated.get(k) != committed.get(k))
+    assert not stale, f"regenerate the docs (python -m modelpress.docgen): stale {stale}"
+
+
+def test_generation_is_deterministic():
+    assert docgen.all_pages() == docgen.all_pages()
+
+
+def test_reference_covers_every_builtin_component_and_option():
+    registry = docgen.builtin_registry()
+    for kind, (page, _, _) in docgen.PAGES.items():
+        text = (DOCS / "reference" / page).read_text(encoding="utf-8")
+        for reg in registry.all(kind):
+            assert f"\n## {reg.name}\n" in text, f"{page} lacks {reg.name}"
+            section = text.split(f"\n## {reg.name}\n", 1)[1].split("\n## ", 1)[0]
+            for option in reg.cls.get_schema().get("properties", {}):
+                assert f"| `{option}` |" in section, f"{page}: {reg.name} lacks option {option}"
+
+
+# ------------------------------------------------------- example configs
+
+
+def _workflow_configs() -> list[Path]:
+    found = []
+    for path in sorted((ROOT / "examples").rglob("*")):
+        if path.suffix not in (".json", ".yaml", ".yml") or any(p in path.parts for p in ("output", "cache")):
+            continue
+        try:
+            data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        except (ValueError, yaml.YAMLError):
+            continue  # not a config; a broken workflow config would still be found by its keys below
+        if isinstance(data, dict) and "input_model" in data and "passes" in data:
+            found.append(path)
+    return found
+
+
+def test_there_are_example_configs():
+    assert _workflow_configs(), "no workflow config under examples/"
+
+
+@pytest.mark.parametrize("path", _workflow_configs(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_example_config_validates(path):
+    from modelpress.config import load
+    from modelpress.registry import Registry, new_plugin_manager
+
+    # Users have every installed plugin (the example plugin too): load them all.
+    workflow = load(path, registry=Registry(new_plugin_manager(autoload=True)))
+    assert workflow.passes, f"{path}: no passes"
+
+
+# ------------------------------------------------------- shell commands
+
+
+def _markdown_files() -> list[Path]:
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
+def _shell_commands() -> list[tuple[str, str]]:
+    """``(file, command)`` for every line of every bash/sh/shell/console block."""
+    found = []
+    block = re.compile(r"^```(bash|sh|shell|console)\n(.*?)^```", re.M | re.S)
+    for path in _markdown_files():
+        for match in block.finditer(path.read_text(encoding="utf-8")):
+            for line in match.group(2).splitlines():
+                line = line.strip().removeprefix("$ ")
+                words = shlex.split(line, comments=True)
+                if words:
+                    found.append((path.relative_to(ROOT).as_posix(), shlex.join(words)))
+    return found
+
+
+COMMANDS = _shell_commands()
+
+
+def test_every_command_is_run_or_explained():
+    unknown = sorted({cmd for _, cmd in COMMANDS if not (cmd in NOT_CHECKED or _runnable(cmd))})
+    assert not unknown, f"commands in the docs that this test neither runs nor lists in NOT_CHECKED: {unknown}"
+    shown = {cmd for _, cmd in COMMANDS}
+    stale = sorted(set(NOT_CHECKED) - shown)
+    assert not stale, f"NOT_CHECKED lists commands no page shows any more: {stale}"
+
+
+def _runnable(cmd: str) -> bool:
+    words = shlex.split(cmd)
+    return cmd not in NOT_CHECKED and words[0] == "modelpress" and len(words) > 1 and words[1] in RUNNABLE
+
+
+@pytest.mark.parametrize("where,cmd", sorted({c for c in COMMANDS if _runnable(c[1])}),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_documented_command_runs(where, cmd):
+    env = {k: v for k, v in os.environ.items() if k != "MODELPRESS_DISABLE_PLUGIN_AUTOLOAD"}
+    proc = subprocess.run([sys.executable, "-m", "modelpress", *shlex.split(cmd)[1:]], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{where}: `{cmd}` exited {proc.returncode}:\n{proc.stderr[-2000:]}"
+    assert proc.stdout.strip(), f"{where}: `{cmd}` printed nothing"
+
+
+# ------------------------------------------------------- shown code is real
+
+
+def test_code_shown_in_the_docs_is_the_real_code():
+    marker = re.compile(r"^<!-- (file|excerpt): (\S+) -->\n```\w*\n(.*?)^```", re.M | re.S)
+    checked = 0
+    for path in _markdown_files():
+        for kind, rel, shown in marker.findall(path.read_text(encoding="utf-8")):
+            real = (ROOT / rel).read_text(encoding="utf-8")
+            if kind == "file":
+                assert shown.rstrip("\n") == real.rstrip("\n"), f"{path.name}: the copy of {rel} is stale"
+            else:
+                lines, pos = [l for l in shown.splitlines() if l.strip()], 0
+                for line in lines:
+                    pos = real.find(line, pos)
+                    assert pos >= 0, f"{path.name}: '{line}' is not in {rel} (or out of order)"
+            checked += 1
+    assert checked >= 3
+
+
+def test_the_example_pass_is_under_30_lines():
+    source = inspect.getsource(__import__("modelpress_magnitude_prune.prune", fromlist=["MagnitudePrune"]).MagnitudePrune)
+    assert len(source.splitlines()) < 30
+
+
+# ------------------------------------------------------- the site
+
+
+def test_site_builds_without_warnings(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--site-dir", str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not proc.stderr.strip(), proc.stderr[-3000:]
+    assert (tmp_path / "site" / "index.html").is_file()
