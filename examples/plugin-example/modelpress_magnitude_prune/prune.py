@@ -18,8 +18,7 @@ class MagnitudePrune(Pass):
 
         cfg = model.config
         if cfg.get("adapter_path") or cfg.get("quantization") or cfg.get("gguf_file"):
-            raise UserError("MagnitudePrune: the input model has an adapter, 4-bit or GGUF weights; "
-                            "put a MergeAdapterWeights pass before it")
+            raise UserError("MagnitudePrune: the input has an adapter, 4-bit or GGUF weights; put a MergeAdapterWeights pass before it")
         kwargs = dict(cfg.get("load_kwargs") or {})
         hf = AutoModelForCausalLM.from_pretrained(cfg["model_path"], **kwargs)
         with torch.no_grad():
