@@ -44,6 +44,7 @@ def extract(body: dict, schema: Mapping[str, Any], validator: Any, path: str) ->
             if "x-search" not in sub:
                 problems.append(f"{where}: '{SEARCHABLE}' but this field has no default search values; "
                                 f"give a list of candidates")
+                plain.pop(key)
                 continue
             raw = sub["x-search"]
         elif is_search_value(value):
@@ -53,9 +54,14 @@ def extract(body: dict, schema: Mapping[str, Any], validator: Any, path: str) ->
         else:
             continue
         spec = to_spec(raw, where, problems)
-        if spec is None:
+        if spec is None:  # reported; keep the schema from reporting it again
+            plain.pop(key)
             continue
-        problems.extend(_check_candidates(spec, sub, key, schema, validator, where))
+        wrong = _check_candidates(spec, sub, key, schema, validator, where)
+        if wrong:  # reported once here, not again by the config's own validation
+            problems.extend(wrong)
+            plain.pop(key)
+            continue
         specs[key] = spec
         first = first_candidate(spec)
         if first is None:
@@ -149,7 +155,7 @@ def _check_candidates(spec: dict, sub: Any, key: str, schema: Mapping[str, Any],
             problems.append(f"{where}.depends_on: no other field '{other}' in this pass"
                             f"{did_you_mean(str(other), [n for n in names if n != key]) or '; name a field of this pass'}")
     if "low" in spec and spec["type"] == "float" and not accepts_type(sub, "number", schema):
-        problems.append(f"{where}: a float range for a field that takes integers; use integer bounds")
+        return [f"{where}: a float range for a field that takes integers; use integer bounds"]
     field_validator = validator.evolve(schema=_with_defs(sub, schema))
     for value in candidates(spec):
         if value is not None:
