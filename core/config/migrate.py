@@ -74,8 +74,12 @@ class _Migration:
     # -- workflow level ------------------------------------------------------
 
     def lift_engine(self, cfg: dict) -> None:
-        engine = cfg.get("engine")
+        if "engine" not in cfg:
+            return
+        engine = cfg["engine"]
         if not isinstance(engine, dict):
+            self.problems.append(f"engine: expected an object of engine keys (host, target, cache_dir, ...), "
+                                 f"got {type(engine).__name__}")
             return
         del cfg["engine"]
         for key, value in engine.items():

@@ -16,7 +16,8 @@ from importlib import resources
 from typing import Any, Callable, Iterable, Mapping
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import SchemaError, UnknownType, ValidationError
+from referencing.exceptions import Unresolvable
 
 from ..errors import UserError
 
@@ -38,17 +39,24 @@ def workflow_skeleton() -> dict:
 _validators: dict[int, tuple[Any, Draft202012Validator]] = {}
 
 
-def validator_for(schema: Mapping[str, Any], owner: str = "schema") -> Draft202012Validator:
-    """A cached Draft 2020-12 validator; a broken schema is the plugin's error."""
+def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool = False) -> Draft202012Validator:
+    """A cached Draft 2020-12 validator.
+
+    The schema itself is checked against the meta-schema only with ``check``
+    (tests do it for every registered component): doing it on every load
+    would triple the time ``modelpress validate`` takes. A broken schema that
+    slips through still fails clearly in :func:`error_lines`.
+    """
     hit = _validators.get(id(schema))
-    if hit is not None and hit[0] is schema:
+    if hit is not None and hit[0] is schema and not check:
         return hit[1]
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise UserError(f"{owner}: its JSON Schema is invalid at {where}: {one_line(exc.message)}; "
-                        f"fix the plugin's schema") from None
+    if check:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            raise UserError(f"{owner}: its JSON Schema is invalid at {where}: {one_line(exc.message)}; "
+                            f"fix the plugin's schema") from None
     validator = Draft202012Validator(schema)
     _validators[id(schema)] = (schema, validator)  # keep schema alive so its id stays unique
     return validator
@@ -209,7 +217,12 @@ def error_lines(validator: Draft202012Validator, instance: Any, prefix: str,
                 unknown_key: UnknownKeyHook | None = None) -> list[str]:
     """Every schema problem of ``instance``, one line each, prefixed by its path."""
     lines: list[str] = []
-    for err in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+    try:
+        errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    except (SchemaError, UnknownType, Unresolvable) as exc:  # the plugin's schema, not the user's config
+        raise UserError(f"{prefix or '(top level)'}: the JSON Schema that checks this is broken "
+                        f"({one_line(str(exc), 160)}); fix the plugin's schema") from None
+    for err in errors:
         lines.extend(_format(err, prefix, unknown_key))
     return list(dict.fromkeys(lines))
 
@@ -223,6 +236,7 @@ def _format(err: ValidationError, prefix: str, unknown_key: UnknownKeyHook | Non
         extra = [k for k in err.instance if k not in known and not any(re.search(p, k) for p in patterns)]
         lines = []
         for key in extra:
+            key = str(key)  # YAML allows number keys; messages need text
             where = join_path(path, [key])
             lines.append(f"{where}: " + (unknown_key(where, key, err.schema) if unknown_key
                                          else f"unknown key '{key}'; remove it"))

@@ -119,9 +119,18 @@ def _input_model(entry: dict, checker: Checker, registry: Any) -> dict:
         return dict(entry)
     cls = registry.get("model_type", checked["type"]).cls
     for name in cls.path_fields:  # model folders that exist next to the config
-        if isinstance(checked.get(name), str):
-            checked[name] = checker.resolve(checked[name], f"input_model.{name}", True)
+        value = checked.get(name)
+        if isinstance(value, str):
+            checked[name] = checker.resolve(value, f"input_model.{name}", True)
+        elif isinstance(value, dict) and "type" in value and not cls_marks_path(cls, name):
+            checker.resource(value, f"input_model.{name}")
     return checked
+
+
+def cls_marks_path(cls: type, name: str) -> bool:
+    """Whether the schema marks field ``name`` with ``x-path`` (then it is checked already)."""
+    prop = (cls.get_schema().get("properties") or {}).get(name)
+    return isinstance(prop, dict) and bool(prop.get("x-path"))
 
 
 def _evaluators(cfg: dict, checker: Checker, registry: Any) -> dict[str, dict]:

@@ -177,3 +177,34 @@ def test_component_schema(registry):
     jsonschema.validate({"type": "FakeModel", "model_path": "m"}, component_schema(registry, None, "FakeModel"))
     with pytest.raises(ConfigError, match="did you mean 'FakeQLoRA'"):
         component_schema(registry, None, "FakeQLora")
+
+
+def test_every_registered_schema_is_a_valid_json_schema(registry):
+    from modelpress.config.check import component_schema_of
+    from modelpress.config.schema import validator_for, workflow_skeleton
+
+    validator_for(workflow_skeleton(), "schemas/workflow.json", check=True)
+    for reg in registry.all():
+        validator_for(component_schema_of(reg.cls), f"{reg.kind} {reg.name}", check=True)
+
+
+def test_a_broken_plugin_schema_is_reported_not_raised(register_plugin, tmp_path):
+    from modelpress.components import Pass
+    from modelpress.errors import UserError
+    from modelpress.hookspecs import hookimpl
+
+    class Broken(Pass):
+        name = "FakeBroken"
+        schema = {"type": "object", "properties": {"r": {"type": "integr"}}}
+
+    class BrokenPlugin:
+        @hookimpl
+        def register_passes(self, register):
+            register(Broken)
+
+    register_plugin(PLUGIN, PLUGIN_NAME)
+    registry = register_plugin(BrokenPlugin(), "broken")
+    with pytest.raises(UserError) as info:
+        load(write_config(tmp_path, good(passes={"b": {"type": "FakeBroken", "r": 1}})), registry)
+    (line,) = info.value.problems
+    assert line.startswith("passes.b: the JSON Schema that checks this is broken") and "integr" in line
