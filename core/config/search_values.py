@@ -126,8 +126,8 @@ def _depends(raw: Mapping[str, Any], where: str, problems: list[str]) -> dict | 
     specs = {}
     for value, case in cases.items():
         spec = to_spec(case, f"{where}.cases.{value}", problems, nested=True)
-        if spec is not None:
-            specs[str(value)] = spec
+        if spec is not None:  # candidate lists stay lists, as written: {"int4": [32, 128]}
+            specs[str(value)] = spec["choices"] if "choices" in spec else spec
     return {"depends_on": raw["depends_on"], "cases": specs} if len(specs) == len(cases) else None
 
 
@@ -137,7 +137,8 @@ def candidates(spec: Mapping[str, Any]) -> list:
         return list(spec["choices"])
     if "low" in spec:
         return [spec["low"], spec["high"]]
-    return [v for case in spec["cases"].values() for v in candidates(case)]
+    return [v for case in spec["cases"].values()
+            for v in (case if isinstance(case, list) else candidates(case))]
 
 
 def first_candidate(spec: Mapping[str, Any]) -> Any:

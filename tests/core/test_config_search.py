@@ -64,8 +64,7 @@ def test_alternatives_and_conditional_values(registry, tmp_path):
         ("train.r", "r", {"choices": [8, 16]}, 1),
         ("quant.precision", "precision", {"choices": ["int4", "fp32"]}, None),
         ("quant.block_size", "block_size", {"depends_on": "precision",
-                                            "cases": {"int4": {"choices": [32, 128]},
-                                                      "fp32": {"choices": [None]}}}, None),
+                                            "cases": {"int4": [32, 128], "fp32": [None]}}, None),
     ]
     chain = dict(wf.resolve({"train": 1, "train.r": 16, "quant.precision": "int4", "quant.block_size": 128}))
     assert chain["train"]["type"] == "FakeQLoRA" and chain["train"]["r"] == 16
