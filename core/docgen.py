@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,30 @@ def reference_pages(registry) -> dict[str, str]:
         for reg in regs:
             lines += component_section(reg)
         pages[f"reference/{file}"] = "\n".join(lines).rstrip() + "\n"
+    index += ["", "The top level of a workflow config: [the workflow](workflow.md)."]
     pages["reference/index.md"] = "\n".join(index) + "\n"
+    pages["reference/workflow.md"] = workflow_page()
     return pages
+
+
+def workflow_page() -> str:
+    """reference/workflow.md: the top-level keys of a workflow and their parts."""
+    from importlib import resources
+
+    schema = json.loads(resources.files("modelpress.schemas").joinpath("workflow.json").read_text("utf-8"))
+    lines = [GENERATED, "", "# The workflow", "",
+             " ".join((schema.get("description") or "The top level of a workflow config.").split()), "",
+             "Components (`input_model`, `systems`, `data_configs`, `passes`, metrics) are",
+             "checked further by their own schemas: see the [component reference](index.md).", "",
+             "| key | type | default | description |", "|---|---|---|---|", *option_rows(schema), ""]
+    for name, part in sorted(schema.get("$defs", {}).items()):
+        if not isinstance(part, dict) or not part.get("properties"):
+            continue
+        lines += [f"## {name}", ""]
+        if part.get("description"):
+            lines += [" ".join(part["description"].split()), ""]
+        lines += ["| key | type | default | description |", "|---|---|---|---|", *option_rows(part), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def hook_page() -> str:
@@ -84,7 +107,7 @@ def hook_page() -> str:
         opts = getattr(fn, "modelpress_spec", {}) or {}
         flags = [k for k in ("firstresult", "historic") if opts.get(k)]
         lines += [f"## {name}", "", "```python", f"{name}{inspect.signature(fn)}", "```", ""]
-        lines += [inspect.cleandoc(fn.__doc__ or "(no description)"), ""]
+        lines += [hook_doc(fn), ""]
         if flags:
             lines += [f"Options: {', '.join(flags)}.", ""]
         params = list(inspect.signature(fn).parameters)
@@ -102,6 +125,11 @@ HOOK_ARGS = {
     "result": "the output model handle of the step",
     "context": "the run's `modelpress.components.RunContext` (registry, accelerator, data configs)",
 }
+
+
+def hook_doc(fn) -> str:
+    """A hook's docstring with Sphinx roles (``:class:`X` ``) as Markdown code."""
+    return re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", inspect.cleandoc(fn.__doc__ or "(no description)"))
 
 
 def hook_specs(module) -> dict[str, Any]:
@@ -169,7 +197,10 @@ def type_text(schema: dict) -> str:
         if key in schema:
             return " or ".join(dict.fromkeys(type_text(s) for s in schema[key]))
     if "$ref" in schema:
-        return f"see `{schema['$ref']}`"
+        ref = schema["$ref"]
+        if ref.startswith("#/$defs/"):
+            return f"[{ref.rsplit('/', 1)[-1]}](#{ref.rsplit('/', 1)[-1].lower()})"
+        return f"see `{ref}`"
     kind = schema.get("type", "any")
     if isinstance(kind, list):
         return " or ".join(type_text({**schema, "type": k}) for k in kind)

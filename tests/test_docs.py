@@ -40,9 +40,15 @@ NOT_CHECKED = {
     "modelpress run workflow.yaml --dry-run": "placeholder config shown in prose",
     "modelpress generate --model output --prompt 'I just won the lottery!'": "needs a finished run's output",
     "modelpress report output": "needs a finished run's output",
-    "pip install ./examples/plugin-example": "changes the environment; make setup installs it",
     "pytest examples/plugin-example/tests": "a test suite of its own; make test runs it",
+    "modelpress validate seed-qlora-local.json": "the brief's file name; its copy tests/data/seed-qlora-local.json "
+                                                 "fails validation on purpose (double_quant on LoRA)",
+    "modelpress run --config seed-qlora-local.json": "fine-tunes Phi-3-mini: needs the model and hours",
+    "modelpress generate --model ../model-cache/models/phi3-finetuned --prompt '### Text: I won!' --raw":
+        "needs the output of the run above",
 }
+#: ``pip install`` lines change the environment the tests run in: never run, always allowed.
+PIP_INSTALL = re.compile(r"^pip install \S+$")
 #: Sub-commands that are quick and side-effect free: every use in the docs is run.
 RUNNABLE = {"--help", "--version", "plugins", "validate", "migrate", "schema"}
 
@@ -159,7 +165,8 @@ COMMANDS = _shell_commands()
 
 
 def test_every_command_is_run_or_explained():
-    unknown = sorted({cmd for _, cmd in COMMANDS if not (cmd in NOT_CHECKED or _runnable(cmd))})
+    unknown = sorted({cmd for _, cmd in COMMANDS
+                      if not (cmd in NOT_CHECKED or _runnable(cmd) or PIP_INSTALL.match(cmd))})
     assert not unknown, f"commands in the docs that this test neither runs nor lists in NOT_CHECKED: {unknown}"
     shown = {cmd for _, cmd in COMMANDS}
     stale = sorted(set(NOT_CHECKED) - shown)
