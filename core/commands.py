@@ -46,12 +46,12 @@ def cmd_plugins(args) -> int:
     if args.json:
         print_json(rows)
         return 0
-    widths = [max(len(r[k]) for r in rows + [{"kind": "KIND", "name": "NAME", "plugin": "PLUGIN"}])
-              for k in ("kind", "name", "plugin")]
-    print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PLUGIN':<{widths[2]}}  STATUS")
     for r in rows:
-        name = r["name"] + (f" (alias {', '.join(r['aliases'])})" if r["aliases"] else "")
-        print(f"{r['kind']:<{widths[0]}}  {name:<{widths[1]}}  {r['plugin']:<{widths[2]}}  {r['status']}")
+        r["label"] = r["name"] + (f" (alias {', '.join(r['aliases'])})" if r["aliases"] else "")
+    header = {"kind": "KIND", "label": "NAME", "plugin": "PLUGIN"}
+    widths = {k: max(len(r[k]) for r in [header, *rows]) for k in header}
+    for r in [{**header, "status": "STATUS"}, *rows]:
+        print("  ".join(f"{r[k]:<{widths[k]}}" for k in header) + "  " + r["status"])
     return 0
 
 

@@ -88,11 +88,9 @@ def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics:
         "versions": {name: library_version(name) for name in VERSIONED},
         "python": platform.python_version(),
     })
-    try:
-        from .report import write_report
-        write_report(out)
-    except ImportError:  # the report module is optional for a minimal install
-        pass
+    from .report import write_report
+
+    write_report(out)
     log.info("output written to %s", out)
     return RunResult(out, engine.registry.model_handle(handle), footprints, best.metrics,
                      input_metrics, search)
