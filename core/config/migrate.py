@@ -57,14 +57,16 @@ class _Migration:
             for i, metric in enumerate(_list(evaluator.get("metrics"))):
                 if isinstance(metric, dict):
                     self.metric(metric, f"evaluators.{name}.metrics[{i}]")
-        for name, entry in _items(cfg.get("passes")):
-            self.component("pass", entry, f"passes.{name}")
-        if isinstance(cfg.get("passes"), dict):
-            for name, entries in cfg["passes"].items():
-                if isinstance(entries, list):
-                    for i, entry in enumerate(entries):
-                        if isinstance(entry, dict):
-                            self.component("pass", entry, f"passes.{name}[{i}]")
+                    if "data_config" in metric:
+                        self.hoist_data_config(cfg, metric, "data_config", f"evaluators.{name}.metrics[{i}]"
+                                               f".data_config", f"{metric.get('name', 'metric')}_data")
+        for name, value in (cfg.get("passes") or {}).items() if isinstance(cfg.get("passes"), dict) else []:
+            entries = value if isinstance(value, list) else [value]
+            for i, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    path = f"passes.{name}" + (f"[{i}]" if isinstance(value, list) else "")
+                    self.component("pass", entry, path)
+                    self.pass_data_configs(cfg, entry, path, name)
         if isinstance(cfg.get("search_strategy"), dict):
             self.search_strategy(cfg["search_strategy"])
         if self.problems:
@@ -103,15 +105,33 @@ class _Migration:
             cfg["data_configs"] = data = listed
             self.notes.append("data_configs: the mapping of names became a list of configs with 'name'")
         for i, entry in enumerate(_list(data)):
-            if not isinstance(entry, dict):
-                continue
-            path = f"data_configs[{i}]"
-            for key, part in list(entry.items()):
-                if key.endswith("_config") and isinstance(part, dict) and isinstance(part.get("params"), dict):
-                    params = part.pop("params")
-                    self.merge(part, params, f"{path}.{key}.params")
-                    self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
-            self.component("data_container", entry, path)
+            if isinstance(entry, dict):
+                self.data_entry(entry, f"data_configs[{i}]")
+
+    def data_entry(self, entry: dict, path: str) -> None:
+        for key, part in list(entry.items()):
+            if key.endswith("_config") and isinstance(part, dict) and isinstance(part.get("params"), dict):
+                params = part.pop("params")
+                self.merge(part, params, f"{path}.{key}.params")
+                self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
+        self.component("data_container", entry, path)
+
+    def hoist_data_config(self, cfg: dict, owner: dict, key: str, path: str, name: str) -> None:
+        """Olive allows a data config inline where a name is expected: move it to data_configs."""
+        entry = owner[key]
+        if not isinstance(entry, dict) or "type" not in entry:
+            return
+        if not isinstance(cfg.setdefault("data_configs", []), list):
+            return
+        taken = {d.get("name") for d in cfg["data_configs"] if isinstance(d, dict)}
+        name = entry.get("name") or name
+        while name in taken:
+            name += "_"
+        entry = {"name": name, **{k: v for k, v in entry.items() if k != "name"}}
+        cfg["data_configs"].append(entry)
+        owner[key] = name
+        self.notes.append(f"{path}: the inline data config moved to data_configs as '{name}'")
+        self.data_entry(entry, f"data_configs[{len(cfg['data_configs']) - 1}]")
 
     def metric(self, metric: dict, path: str) -> None:
         reg = self.canonical_type("metric", metric, path)
@@ -159,6 +179,16 @@ class _Migration:
             self.lift_hf_config(entry, path)
         if reg is not None:
             self.rename(schema, entry, path, schema)
+
+    def pass_data_configs(self, cfg: dict, entry: dict, path: str, step: str) -> None:
+        name = self.registry.canonical_name("pass", entry.get("type")) if isinstance(entry.get("type"), str) else None
+        if name is None:
+            return
+        schema = self.registry.get("pass", name).cls.get_schema()
+        for key in list(entry):
+            prop = prop_schema(schema, key, schema)
+            if isinstance(prop, Mapping) and prop.get("x-data-config"):
+                self.hoist_data_config(cfg, entry, key, f"{path}.{key}", f"{step}_{key.removesuffix('_config')}")
 
     def lift_hf_config(self, entry: dict, path: str) -> None:
         hf = entry.pop("hf_config")

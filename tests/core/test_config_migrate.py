@@ -110,3 +110,18 @@ def test_conflicting_old_and_new_keys_are_errors(registry, raw, expected):
     with pytest.raises(ConfigError) as info:
         migrate(raw, registry)
     assert info.value.problems == [expected]
+
+
+def test_inline_data_configs_move_to_data_configs(registry, tmp_path):
+    inline = {"type": "FakeData", "load_dataset_config": {"params": {"data_files": "data.jsonl"}}}
+    raw = {"input_model": {"type": "FakeModel", "model_path": "m"},
+           "passes": {"lora": {"type": "FakeLoRA", "config": {"train_data_config": inline}}},
+           "evaluators": {"e": {"metrics": [{"name": "acc", "type": "fake_accuracy", "data_config": dict(inline)}]}}}
+    canonical, notes = migrate(raw, registry)
+    assert [d["name"] for d in canonical["data_configs"]] == ["acc_data", "lora_train_data"]
+    assert canonical["passes"]["lora"]["train_data_config"] == "lora_train_data"
+    assert canonical["evaluators"]["e"]["metrics"][0]["data_config"] == "acc_data"
+    assert "passes.lora.train_data_config: the inline data config moved to data_configs as 'lora_train_data'" in notes
+    assert canonical["data_configs"][1]["load_dataset_config"] == {"data_files": "data.jsonl"}
+    write_config(tmp_path, {})
+    assert set(load(canonical, registry, base_dir=tmp_path).data_configs) == {"acc_data", "lora_train_data"}
