@@ -45,6 +45,7 @@ class _Migration:
         self.problems: list[str] = []
 
     def run(self, raw: Mapping[str, Any]) -> tuple[dict, list[str]]:
+        """Migrate a copy of ``raw``; raise ConfigError for conflicts."""
         cfg = copy.deepcopy(dict(raw))
         self.lift_engine(cfg)
         model = cfg.get("input_model")
@@ -76,6 +77,7 @@ class _Migration:
     # -- workflow level ------------------------------------------------------
 
     def lift_engine(self, cfg: dict) -> None:
+        """Move Olive's ``engine`` keys to the top level."""
         if "engine" not in cfg:
             return
         engine = cfg["engine"]
@@ -92,6 +94,7 @@ class _Migration:
             self.notes.append(f"engine: {', '.join(engine)} moved to the top level")
 
     def data_configs(self, cfg: dict) -> None:
+        """A mapping of data configs becomes the list form; each entry is migrated."""
         data = cfg.get("data_configs")
         if isinstance(data, dict):
             listed = []
@@ -109,6 +112,7 @@ class _Migration:
                 self.data_entry(entry, f"data_configs[{i}]")
 
     def data_entry(self, entry: dict, path: str) -> None:
+        """Flatten ``*_config.params`` of one data config, then its renames."""
         for key, part in list(entry.items()):
             if key.endswith("_config") and isinstance(part, dict) and isinstance(part.get("params"), dict):
                 params = part.pop("params")
@@ -134,12 +138,14 @@ class _Migration:
         self.data_entry(entry, f"data_configs[{len(cfg['data_configs']) - 1}]")
 
     def metric(self, metric: dict, path: str) -> None:
+        """Canonical metric type; renames inside ``user_config``."""
         reg = self.canonical_type("metric", metric, path)
         if reg is not None and isinstance(metric.get("user_config"), dict):
             schema = reg.cls.get_schema()
             self.rename(schema, metric["user_config"], f"{path}.user_config", schema)
 
     def search_strategy(self, strategy: dict) -> None:
+        """Olive's search keys become ``sampler``, ``max_samples`` and ``seed``."""
         path = "search_strategy"
         if "search_algorithm" in strategy:
             if "sampler" in strategy:
@@ -181,6 +187,7 @@ class _Migration:
             self.rename(schema, entry, path, schema)
 
     def pass_data_configs(self, cfg: dict, entry: dict, path: str, step: str) -> None:
+        """Hoist inline data configs of a pass's ``x-data-config`` fields."""
         name = self.registry.canonical_name("pass", entry.get("type")) if isinstance(entry.get("type"), str) else None
         if name is None:
             return
@@ -191,6 +198,7 @@ class _Migration:
                 self.hoist_data_config(cfg, entry, key, f"{path}.{key}", f"{step}_{key.removesuffix('_config')}")
 
     def lift_hf_config(self, entry: dict, path: str) -> None:
+        """Olive's ``hf_config`` keys move onto the model entry."""
         hf = entry.pop("hf_config")
         for key, value in hf.items():
             if key == "model_name":
@@ -235,6 +243,7 @@ class _Migration:
                 self.rename(schema["items"], item, join_path(path, [i]), root)
 
     def apply_renames(self, renames: Mapping[str, str | None], value: dict, path: str) -> None:
+        """Rename (or drop) keys of one object, keeping their order."""
         rebuilt: dict = {}
         for key, item in value.items():
             if key not in renames:
@@ -253,6 +262,7 @@ class _Migration:
         value.update(rebuilt)
 
     def merge(self, target: dict, extra: Mapping[str, Any], path: str) -> None:
+        """Add ``extra`` to ``target``; a key set to two different values is a problem."""
         for key, value in extra.items():
             if key in target and target[key] != value:
                 self.problems.append(f"{path}.{key}: also set outside '{path.rsplit('.', 1)[-1]}'; keep one")
