@@ -17,6 +17,7 @@ from typing import Any
 from .cache import Cache, library_version, stable_hash
 from .components import Accelerator, ModelHandle, RunContext
 from .errors import ConfigError, PassFailed, UserError
+from .frozen import Config
 from .runner import relocate
 
 log = logging.getLogger("modelpress")
@@ -234,7 +235,10 @@ class Engine:
         model, model_id, nodes = self.input_model(), self.input_model_id(), []
         entry = None
         try:
-            for step, config in self.workflow.resolve(point or {}):
+            chain = self.workflow.resolve(point or {})
+            if point:  # candidates were validated one by one; check each combination too
+                self.check_chain(chain)
+            for step, config in chain:
                 model, model_id, node = self.run_pass(step, config, model, model_id)
                 entry = Path(node["entry_dir"])
                 nodes.append({**node, "trial": trial} if trial is not None else node)
@@ -246,6 +250,16 @@ class Engine:
         finally:
             self.cache.save_digests()
         return PointResult(model, model_id, nodes, metrics, None, point, trial, entry)
+
+    def check_chain(self, chain: list[tuple[str, dict]]) -> None:
+        """Run each pass's own config checks on a resolved chain (search points)."""
+        problems = []
+        for step, config in chain:
+            cls = self.registry.get("pass", config["type"]).cls
+            body = {k: v for k, v in config.items() if k != "type"}
+            problems += [f"passes.{step}.{line}" for line in cls.check_config(Config(body), self.accelerator)]
+        if problems:
+            raise ConfigError(problems)
 
     def run(self) -> RunResult:
         """Run the workflow and write the output folder."""

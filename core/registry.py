@@ -129,9 +129,11 @@ class Registry:
         if canonical is None:
             known = [*self._by_kind[kind], *self._aliases[kind]]
             word = KIND_WORDS[kind]
-            raise ConfigError(f"{where}: no plugin provides {word} type {name!r}"
+            noun = word if word.endswith(" type") else f"{word} type"
+            plural = {"pass": "passes", "search strategy": "search strategies"}.get(word, word + "s")
+            raise ConfigError(f"{where}: no plugin provides {noun} {name!r}"
                               f"{did_you_mean(str(name), known)} (plugin may not be installed; "
-                              f"'modelpress plugins' lists the {word}s available)")
+                              f"'modelpress plugins' lists the {plural} available)")
         return self._by_kind[kind][canonical]
 
     def require(self, kind: str, name: str, where: str = "type") -> type[Component]:
