@@ -41,6 +41,9 @@ NOT_CHECKED = {
     "modelpress generate --model output --prompt 'I just won the lottery!'": "needs a finished run's output",
     "modelpress report output": "needs a finished run's output",
     "pytest examples/plugin-example/tests": "a test suite of its own; make test runs it",
+    "modelpress finetune --model microsoft/Phi-3-mini-4k-instruct --data tone.jsonl --text-template "
+    "'### Text: {phrase}\\n### The tone is:\\n{tone}' --merge --save-config finetune.json":
+        "fine-tunes Phi-3-mini from the hub on the reader's data",
     "modelpress validate seed-qlora-local.json": "the brief's file name; its copy tests/data/seed-qlora-local.json "
                                                  "fails validation on purpose (double_quant on LoRA)",
     "modelpress run --config seed-qlora-local.json": "fine-tunes Phi-3-mini: needs the model and hours",
