@@ -17,8 +17,9 @@ class MagnitudePrune(Pass):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         cfg = model.config
-        if cfg.get("adapter_path") or cfg.get("quantization") or cfg.get("gguf_file"):
-            raise UserError("MagnitudePrune: the input has an adapter, 4-bit or GGUF weights; put a MergeAdapterWeights pass before it")
+        if model.name != "HfModel" or cfg.get("adapter_path") or cfg.get("quantization") or cfg.get("gguf_file"):
+            raise UserError("MagnitudePrune: the input must be a plain HfModel folder (no adapter, 4-bit or "
+                            "GGUF weights); put a MergeAdapterWeights pass before it")
         kwargs = dict(cfg.get("load_kwargs") or {})
         hf = AutoModelForCausalLM.from_pretrained(cfg["model_path"], **kwargs)
         with torch.no_grad():
