@@ -1,0 +1,327 @@
+"""Search over pass parameters: the driver between a strategy and the engine.
+
+``run_search(engine)`` asks the configured strategy (any registered
+:class:`~modelpress.components.SearchStrategy`) for points, runs each with
+``engine.run_point``, and tells the strategy the objective values. A point
+whose pass config is invalid is pruned without running; a point that fails is
+recorded with its error (the engine never caches a failure) and the search
+goes on; a point whose metrics miss a goal is pruned but keeps its metrics.
+
+Orders: ``joint`` searches every parameter together; ``pass-by-pass``
+searches each step's parameters in turn (one study per step), earlier steps
+fixed to their best point and later ones to their first candidate.
+
+Distributed: strategies with a ``prepare`` classmethod keep their state in a
+shared store (the Optuna plugin). ``modelpress run`` prepares the study once;
+``modelpress search-worker CONFIG`` (:func:`search_worker_main`) only joins
+it. Every worker reads all trials back from the store, so each ends with the
+same ranking, ``pareto.json`` and output folder.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cache import stable_hash
+from .components import SubMetric
+from .errors import UserError
+from .frozen import Config
+from .pareto import pareto_front, rank, write_pareto
+from .search_space import SearchSpace, space_from_workflow
+
+log = logging.getLogger("modelpress")
+DEFAULT_SAMPLER = "tpe"
+WAIT_FOR_OTHERS_S = 3600.0
+
+
+@dataclass
+class SearchResult:
+    """What a search found: the best points (local results), every trial, the front."""
+
+    best: list = field(default_factory=list)
+    trials: list[dict] = field(default_factory=list)
+    pareto: list[int] = field(default_factory=list)
+    objectives: list[SubMetric] = field(default_factory=list)
+    trial_footprints: list[list[dict]] = field(default_factory=list)
+    stopped_by: str | None = None
+    complete: bool = True
+
+
+# ------------------------------------------------------------------ config
+
+
+def search_objectives(workflow: Any, registry: Any) -> tuple[list[SubMetric], list[dict], dict]:
+    """``(objectives, metric configs, default directions)`` of the workflow's evaluator."""
+    from .goals import objectives
+
+    if not workflow.evaluator:
+        return [], [], {}
+    metrics = list(workflow.evaluators[workflow.evaluator].get("metrics") or [])
+    directions = {}
+    for metric in metrics:
+        name = registry.canonical_name("metric", metric.get("type", "")) if registry else None
+        if name:
+            directions[metric["type"]] = dict(registry.get("metric", name).cls.sub_types)
+    return objectives(metrics, directions), metrics, directions
+
+
+def strategy_config(workflow: Any) -> dict:
+    """The search config a strategy receives: storage path resolved, study named."""
+    cfg = dict(workflow.search_strategy or {})
+    cfg["sampler"] = cfg.get("sampler") or cfg.get("search_algorithm") or DEFAULT_SAMPLER
+    cfg.pop("search_algorithm", None)
+    storage = cfg.get("storage")
+    base = Path(getattr(workflow, "base_dir", "."))
+    if storage and "://" not in storage:
+        cfg["storage"] = str((base / storage).resolve())  # a journal file, relative to the config
+    elif storage and storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        cfg["storage"] = "sqlite:///" + str((base / storage[len("sqlite:///"):]).resolve())
+    if not cfg.get("study_name"):
+        # Same config -> same study, so workers started from one file meet.
+        identity = {"search": {k: v for k, v in cfg.items() if k not in ("storage", "study_name")},
+                    "params": [[p.key, p.spec] for p in workflow.search_params()],
+                    "input_model": workflow.input_model}
+        cfg["study_name"] = "modelpress-" + stable_hash(identity)[:12]
+    return cfg
+
+
+def _phases(cfg: dict, space: SearchSpace) -> list[tuple[str | None, SearchSpace]]:
+    if cfg.get("execution_order", "joint") == "pass-by-pass" and len(space.steps) > 1:
+        return [(step, space.subspace(step)) for step in space.steps]
+    return [(None, space)]
+
+
+def _phase_config(cfg: dict, step: str | None, worker: bool) -> dict:
+    out = {**cfg, "worker": worker}
+    if step is not None:
+        out["study_name"] = f"{cfg['study_name']}.{step}"
+    return out
+
+
+def prepare_study(workflow: Any, registry: Any) -> list:
+    """Create the search's studies once, before any worker starts; returns the strategies."""
+    cfg = strategy_config(workflow)
+    space = space_from_workflow(workflow)
+    cls = registry.require("search_strategy", cfg["sampler"], "search_strategy.sampler")
+    objectives = search_objectives(workflow, registry)[0]
+    prepare = getattr(cls, "prepare", None)
+    if prepare is None:
+        return []
+    return [prepare(Config(_phase_config(cfg, step, False)), sub, objectives)
+            for step, sub in _phases(cfg, space)]
+
+
+# ------------------------------------------------------------------ driver
+
+
+class _Search:
+    """One search run by this process (possibly one worker among several)."""
+
+    def __init__(self, engine: Any, worker: bool, max_trials: int | None, wait_s: float):
+        self.engine, self.wf, self.registry = engine, engine.workflow, engine.registry
+        self.worker, self.max_trials, self.wait_s = worker, max_trials, wait_s
+        self.cfg = strategy_config(self.wf)
+        self.space = space_from_workflow(self.wf)
+        self.objectives, self.metric_configs, self.directions = search_objectives(self.wf, self.registry)
+        self.has_goals = any(s.get("goal") for m in self.metric_configs for s in m.get("sub_types") or [])
+        self.cls = self.registry.require("search_strategy", self.cfg["sampler"], "search_strategy.sampler")
+        if getattr(self.cls, "needs_objectives", False) and not self.objectives:
+            raise UserError(f"search_strategy.sampler: {self.cfg['sampler']} learns from metrics; "
+                            f"set an evaluator with metrics, or use the exhaustive or random sampler")
+        self.input_metrics = self._input_metrics()
+        self.start = time.monotonic()
+        self.ran = 0
+        self.local: dict[int, Any] = {}
+        self.stopped_by: str | None = None
+        self.complete = True
+
+    def _input_metrics(self) -> dict | None:
+        from .goals import needs_input_metrics
+
+        if not self.metric_configs or not needs_input_metrics(self.metric_configs):
+            return None
+        return self.engine.evaluate(self.engine.input_model(), self.engine.input_model_id())
+
+    # -- one trial -------------------------------------------------------------
+
+    def invalid(self, point: dict) -> str | None:
+        """Why a point's pass configs are invalid, or None."""
+        try:
+            chain = self.wf.resolve(point)
+        except UserError as exc:
+            return str(exc)
+        accelerator = getattr(self.engine, "accelerator", None)
+        lines = []
+        for step, config in chain:
+            cls = self.registry.get("pass", config["type"], f"passes.{step}.type").cls
+            lines += [f"passes.{step}.{line}" for line in cls.check_config(config, accelerator)]
+        return "; ".join(lines) or None
+
+    def run_trial(self, point: dict, number: int) -> dict:
+        """Run one point; returns its trial record (and keeps the local result)."""
+        from .goals import check_goals, goals_met
+
+        record = {"number": number, "params": point, "metrics": None, "error": None,
+                  "state": "PRUNED", "footprints": [], "goals_met": None}
+        problem = self.invalid(point)
+        if problem:
+            log.info("trial %d pruned: %s", number, problem)
+            return {**record, "error": problem}
+        result = self.engine.run_point(point, trial=number)
+        record["footprints"] = list(result.footprints or [])
+        if result.error:
+            log.warning("trial %d failed: %s", number, result.error)
+            return {**record, "state": "FAIL", "error": result.error}
+        metrics = dict(result.metrics or {})
+        missing = [o.name for o in self.objectives if o.name not in metrics]
+        if missing:
+            return {**record, "state": "FAIL", "metrics": metrics,
+                    "error": f"evaluation gave no value for {', '.join(missing)}"}
+        self.local[number] = result
+        record.update(metrics=metrics if result.metrics is not None else None, state="COMPLETE")
+        if self.has_goals:
+            goals = check_goals(metrics, self.input_metrics, self.metric_configs, self.directions)
+            record["goals_met"] = goals_met(goals)
+            if not record["goals_met"]:
+                missed = "; ".join(g.describe() for g in goals if not g.met)
+                record.update(state="PRUNED", error=f"goals not met: {missed}")
+        log.info("trial %d %s: %s %s", number, record["state"].lower(), point, metrics)
+        return record
+
+    # -- phases ----------------------------------------------------------------
+
+    def strategy(self, step: str | None, space: SearchSpace):
+        config = Config(_phase_config(self.cfg, step, self.worker))
+        prepare = getattr(self.cls, "prepare", None)
+        if prepare is not None and not self.worker:
+            return prepare(config, space, self.objectives)
+        return self.cls(config, space, self.objectives)
+
+    def out_of_budget(self) -> bool:
+        max_time = self.cfg.get("max_time")
+        if max_time and time.monotonic() - self.start >= float(max_time):
+            self.stopped_by = "max_time"
+            return True
+        return self.max_trials is not None and self.ran >= self.max_trials
+
+    def run_phase(self, step: str | None, space: SearchSpace, fixed: dict, offset: int) -> tuple[list[dict], bool]:
+        """Run trials of one phase until the strategy is done; returns (records, stop)."""
+        strategy = self.strategy(step, space)
+        local_records = []
+        while not self.out_of_budget():
+            trial = strategy.ask()
+            if trial is None:
+                break
+            point = {**fixed, **trial["params"]}
+            record = self.run_trial(point, offset + trial["number"])
+            local_records.append(record)
+            trial.update(state=record["state"], metrics=record["metrics"], point=point,
+                         footprints=record["footprints"])
+            values = None
+            if record["metrics"] is not None and self.objectives:
+                values = [record["metrics"][o.name] for o in self.objectives]
+            strategy.tell(trial, values, record["error"])
+            self.ran += 1
+            if self.cfg.get("stop_when_goals_met") and record["goals_met"]:
+                log.info("trial %d meets every goal: search stops", record["number"])
+                getattr(strategy, "stop", lambda: None)()
+                self.stopped_by = "goals"
+                break
+        if hasattr(strategy, "wait"):
+            self.complete = strategy.wait(self.wait_s) and self.complete
+        if hasattr(strategy, "trials"):
+            records = [{**r, "number": offset + r["number"]} for r in strategy.trials()]
+        else:
+            records = local_records
+        stopped = self.stopped_by is not None or bool(getattr(strategy, "stopped", lambda: False)())
+        if stopped and self.stopped_by is None:
+            self.stopped_by = "goals"
+        return sorted(records, key=lambda r: r["number"]), stopped
+
+    def run(self) -> SearchResult:
+        records: list[dict] = []
+        fixed: dict = {}
+        phases = _phases(self.cfg, self.space)
+        for i, (step, sub) in enumerate(phases):
+            later = {k: v for k, v in self.space.default_point().items()
+                     if step is not None and k not in sub.keys and k not in fixed}
+            phase_fixed = {**later, **fixed}
+            offset = (records[-1]["number"] + 1) if records else 0
+            phase_records, stop = self.run_phase(step, sub, phase_fixed, offset)
+            records += phase_records
+            if step is not None:
+                best = rank(phase_records, self.objectives)
+                chosen = best[0]["params"] if best else sub.default_point()
+                fixed.update({k: v for k, v in chosen.items() if k in sub.keys})
+                log.info("pass-by-pass: step %s fixed to %s", step, {k: fixed[k] for k in sub.keys if k in fixed})
+            if stop or self.out_of_budget():
+                break
+        return self.result(records)
+
+    def result(self, records: list[dict]) -> SearchResult:
+        limit = int(self.cfg.get("output_model_num") or 1)
+        best = []
+        for record in rank(records, self.objectives)[:limit]:
+            local = self.local.get(record["number"])
+            if local is None:  # another worker ran it: the shared cache makes this a lookup
+                local = self.engine.run_point(record["params"], trial=record["number"])
+            if local.error is None:
+                best.append(local)
+        trials = [{k: r.get(k) for k in ("number", "params", "metrics", "error", "state")} for r in records]
+        if self.wf.output_dir is not None:
+            write_pareto(Path(self.wf.output_dir), trials, self.objectives)
+        return SearchResult(best=best, trials=trials, pareto=pareto_front(trials, self.objectives),
+                            objectives=list(self.objectives),
+                            trial_footprints=[r.get("footprints") or [] for r in records],
+                            stopped_by=self.stopped_by, complete=self.complete)
+
+
+def run_search(engine: Any, *, worker: bool = False, max_trials: int | None = None,
+               wait_s: float = WAIT_FOR_OTHERS_S) -> SearchResult:
+    """Search the workflow's space with its strategy; see the module docstring.
+
+    ``worker``: join an existing study instead of creating it; ``max_trials``:
+    this process runs at most that many trials; ``wait_s``: how long to wait
+    for trials other workers are still running before ranking.
+    """
+    return _Search(engine, worker, max_trials, wait_s).run()
+
+
+def search_worker_main(config_path: str, max_trials: int | None = None, wait_s: float = WAIT_FOR_OTHERS_S) -> int:
+    """``modelpress search-worker CONFIG``: run trials of the config's shared study.
+
+    The study must exist (``modelpress run CONFIG`` creates it; a worker
+    started first waits up to a minute for it). When the study is finished,
+    the worker writes the output folder like ``modelpress run`` does.
+    """
+    from filelock import FileLock
+
+    from . import config as config_mod
+    from .engine import Engine
+    from .outputs import write_outputs
+
+    workflow = config_mod.load(config_path)
+    if not workflow.search_strategy:
+        raise UserError(f"{config_path}: search_strategy is off; a search worker needs a search "
+                        f"(set search_strategy with a storage)")
+    if not workflow.search_strategy.get("storage"):
+        raise UserError("search_strategy.storage: a search worker needs a storage shared with the "
+                        "other workers; set an Optuna URL (postgresql://..., sqlite:///...) or a journal file")
+    engine = Engine(workflow)
+    result = run_search(engine, worker=True, max_trials=max_trials, wait_s=wait_s)
+    done = sum(1 for t in result.trials if t["state"] in ("COMPLETE", "PRUNED", "FAIL"))
+    print(f"search-worker: study has {done} finished trial(s); best: "
+          f"{result.best[0].point if result.best else 'none yet'}")
+    if result.complete and result.best:
+        out = Path(workflow.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        input_metrics = None
+        if workflow.evaluate_input_model and workflow.evaluator:
+            input_metrics = engine.evaluate(engine.input_model(), engine.input_model_id())
+        footprints = [n for nodes in result.trial_footprints for n in nodes]
+        with FileLock(str(out / ".search-output.lock")):
+            write_outputs(engine, result.best[0], footprints, input_metrics, result)
+    return 0

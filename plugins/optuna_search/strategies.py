@@ -1,0 +1,341 @@
+"""Search strategies on an Optuna study: exhaustive, random, tpe, nsga2.
+
+Each strategy is an ask/tell :class:`~modelpress.components.SearchStrategy`
+whose state lives in an Optuna study, so any number of processes sharing the
+study's storage run trials of one search:
+
+- the study is created once, by :meth:`OptunaStrategy.prepare` (``modelpress
+  run``); workers only load it, so they never race to create it;
+- exhaustive search enqueues every grid point when the study is created:
+  Optuna hands each waiting trial to exactly one worker;
+- the trial limit (``max_samples``, ``max_iter``) is enforced on the trial
+  number, which the storage assigns atomically: a worker that draws a number
+  past the limit marks that trial pruned (``modelpress:surplus``) and stops;
+- metrics, the full point and errors are kept as a user attribute, so the
+  study alone (optuna-dashboard, another machine) tells the whole story.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from typing import Any, ClassVar, Mapping, Sequence
+
+from modelpress.components import SearchStrategy, SubMetric
+from modelpress.errors import ConfigError
+from modelpress.search_space import SearchSpace, candidates, decode_point
+
+from .storage import create_study, load_study, open_storage
+
+log = logging.getLogger("modelpress")
+SURPLUS = "modelpress:surplus"
+STOP = "modelpress:stop"
+RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "footprints"}
+PRIMITIVE = (type(None), bool, int, float, str)
+
+
+def _encode(choices: Sequence[Any]) -> tuple[list, dict]:
+    """Optuna categorical choices (primitives only) and the way back."""
+    if all(isinstance(c, PRIMITIVE) for c in choices):
+        return list(choices), {c: c for c in choices if not isinstance(c, float) or not math.isnan(c)}
+    encoded = [json.dumps(c, sort_keys=True) for c in choices]
+    return encoded, dict(zip(encoded, choices))
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class OptunaStrategy(SearchStrategy):
+    """Base of the Optuna-backed strategies (see the module docstring)."""
+
+    schema: ClassVar[dict | str] = "search_strategies/random.json"
+    requires = {"optuna": "pip install 'modelpress[search]'"}
+    #: whether every objective is optimised (else only the first, by priority)
+    multi_objective: ClassVar[bool] = False
+    #: whether the strategy learns from metrics (refused without an evaluator)
+    needs_objectives: ClassVar[bool] = False
+    #: whether the space must be enumerable and is enqueued up front
+    enumerates: ClassVar[bool] = False
+
+    def __init__(self, config: Mapping[str, Any], space: SearchSpace, objectives: Sequence[SubMetric],
+                 study: Any = None):
+        super().__init__(config, space, objectives)
+        self.limit = self._limit()
+        self._live: dict[int, Any] = {}
+        if study is None:
+            storage = open_storage(config.get("storage"))
+            study = load_study(storage, self.study_name, self.make_sampler(), float(config.get("wait_s", 60)),
+                               config.get("storage") or "memory")
+        self.study = study
+
+    # -- set-up ----------------------------------------------------------------
+
+    @property
+    def study_name(self) -> str:
+        return self.config.get("study_name") or "modelpress"
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.config.get("seed")
+        if seed is not None and self.config.get("worker"):
+            # Workers of one study must not replay the same random sequence.
+            seed = (int(seed) + os.getpid()) % (2**31)
+        return seed
+
+    def directions(self) -> list[str]:
+        objectives = self.objectives if self.multi_objective else self.objectives[:1]
+        return [("maximize" if o.higher_is_better else "minimize") for o in objectives] or ["minimize"]
+
+    def make_sampler(self) -> Any:
+        raise NotImplementedError
+
+    def _limit(self) -> int | None:
+        """How many trials the study runs in all; None: until stopped (max_time)."""
+        caps = [int(v) for v in (self.config.get("max_samples"), self.config.get("max_iter")) if v]
+        size = self.space.size()
+        if self.enumerates:
+            if size is None:
+                self.space.grid()  # raises the error naming the range without a step
+            caps.append(size)
+        if caps:
+            return min(caps)
+        if self.config.get("max_time"):
+            return None
+        if size is not None:
+            return size
+        raise ConfigError(f"search_strategy.max_samples: the {self.name} sampler over a space with a "
+                          f"continuous range needs max_samples, max_iter or max_time; set one of them")
+
+    @classmethod
+    def prepare(cls, config: Mapping[str, Any], space: SearchSpace,
+                objectives: Sequence[SubMetric]) -> "OptunaStrategy":
+        """Create the study (once, before any worker) and return a strategy on it."""
+        probe = cls.__new__(cls)
+        SearchStrategy.__init__(probe, config, space, objectives)
+        probe.limit = probe._limit()
+        storage = open_storage(config.get("storage"))
+        study, created = create_study(storage, probe.study_name, probe.directions(), probe.make_sampler())
+        if created and cls.enumerates:
+            for point in space.grid(probe.limit):
+                study.enqueue_trial(_sampler_params(space, point))
+        return cls(config, space, objectives, study=study)
+
+    # -- ask / tell ----------------------------------------------------------
+
+    def stopped(self) -> bool:
+        """Whether a worker stopped the study (goals met)."""
+        return bool(self.study.user_attrs.get(STOP))
+
+    def ask(self) -> dict | None:
+        """The next trial, or None when the study is done or stopped."""
+        from optuna.trial import TrialState
+
+        if self.stopped():
+            return None
+        if self.limit is not None:
+            trials = self.study.get_trials(deepcopy=False)
+            if len(trials) >= self.limit and not any(t.state == TrialState.WAITING for t in trials):
+                return None
+        trial = self.study.ask()
+        if self.limit is not None and trial.number >= self.limit:
+            trial.set_user_attr(SURPLUS, True)
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return None
+        params = self._suggest(trial)
+        self._live[trial.number] = trial
+        return {"number": trial.number, "params": params}
+
+    def _suggest(self, trial: Any) -> dict:
+        point: dict = {}
+        for param in self.space.params:
+            resolved = self.space.spec_for(param, point)
+            if resolved is None:
+                continue
+            spec, case = resolved
+            name = self.space.sampler_name(param, case)
+            if "choices" in spec:
+                encoded, back = _encode(spec["choices"])
+                point[param.key] = back[trial.suggest_categorical(name, encoded)]
+            elif spec["type"] == "int":
+                point[param.key] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]),
+                                                     step=int(spec.get("step") or 1), log=spec["log"])
+            else:
+                if spec["log"] and spec.get("step"):
+                    raise ConfigError(f"passes.{param.key}: a float range cannot have both 'log' and 'step'; "
+                                      f"drop one")
+                point[param.key] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]),
+                                                       step=spec.get("step"), log=spec["log"])
+        return point
+
+    def tell(self, trial: dict, values: Sequence[float] | None, error: str | None = None) -> None:
+        """Finish a trial: COMPLETE with values, PRUNED, or FAIL with its error.
+
+        The driver may set ``trial["state"]`` (``"PRUNED"``), ``trial["metrics"]``,
+        ``trial["point"]`` and ``trial["footprints"]``; they are stored on the
+        trial as the user attribute ``modelpress`` (with the error).
+        """
+        from optuna.trial import TrialState
+
+        live = self._live.pop(trial["number"])
+        state = trial.get("state") or ("FAIL" if error else "COMPLETE")
+        # One attribute, one storage write: a shared database pays per write.
+        live.set_user_attr(RECORD, _jsonable({"point": trial.get("point") or trial["params"],
+                                              "metrics": trial.get("metrics"), "error": error,
+                                              "footprints": trial.get("footprints") or []}))
+        if state == "COMPLETE":
+            n = len(self.study.directions)
+            self.study.tell(live, list(values)[:n] if values else [0.0] * n)
+        else:
+            self.study.tell(live, state=TrialState.PRUNED if state == "PRUNED" else TrialState.FAIL)
+
+    def stop(self) -> None:
+        """Stop every worker of the study (goals met)."""
+        self.study.set_user_attr(STOP, True)
+
+    # -- reading the study ---------------------------------------------------
+
+    def trials(self) -> list[dict]:
+        """Every trial of the study, whoever ran it, as trial records."""
+        from optuna.trial import TrialState
+
+        records = []
+        for t in self.study.get_trials(deepcopy=False):
+            if t.user_attrs.get(SURPLUS) or t.state == TrialState.WAITING:
+                continue
+            data = t.user_attrs.get(RECORD) or {}
+            records.append({
+                "number": t.number,
+                "params": data.get("point") or decode_point(t.params),
+                "metrics": data.get("metrics"),
+                "error": data.get("error"),
+                "state": t.state.name,
+                "footprints": data.get("footprints") or [],
+            })
+        return records
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait until no trial is running elsewhere; True when the study is finished.
+
+        Queued trials left when the study was stopped, or by a worker capped
+        with ``max_trials``, are not waited for; the latter make it unfinished.
+        """
+        from optuna.trial import TrialState
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            trials = [t for t in self.study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            if not running:
+                return self.stopped() or not any(t.state == TrialState.WAITING for t in trials)
+            if time.monotonic() >= deadline:
+                log.warning("search: %d trial(s) still running elsewhere after %.0f s", running, timeout_s)
+                return False
+            time.sleep(0.2)
+
+
+def _sampler_params(space: SearchSpace, point: Mapping[str, Any]) -> dict:
+    """A point in the names and encodings Optuna's trial sees (for enqueueing)."""
+    out = {}
+    for param in space.params:
+        if param.key not in point:
+            continue
+        spec, case = space.spec_for(param, point)
+        value = point[param.key]
+        if "choices" in spec and not all(isinstance(c, PRIMITIVE) for c in spec["choices"]):
+            value = json.dumps(value, sort_keys=True)
+        out[space.sampler_name(param, case)] = value
+    return out
+
+
+class Exhaustive(OptunaStrategy):
+    """Every point of the grid once (ranges need a ``step`` unless integer)."""
+
+    name = "exhaustive"
+    aliases = ("grid",)
+    schema = "search_strategies/exhaustive.json"
+    enumerates = True
+
+    def make_sampler(self) -> Any:
+        import optuna
+
+        conditional = any("depends_on" in p.spec or p.alternative is not None for p in self.space.params)
+        if conditional or not self.space.params:
+            # Every point is enqueued, so the sampler never picks one; Optuna's
+            # grid samplers cannot describe a conditional space.
+            return optuna.samplers.RandomSampler(seed=self.seed)
+        grid = {}
+        for p in self.space.params:
+            values = candidates(p.spec) or []
+            grid[p.key] = _encode(values)[0] if "choices" in p.spec else values
+        return _queued_grid(grid, self.seed)
+
+
+def _queued_grid(grid: dict, seed: int | None) -> Any:
+    """A GridSampler that leaves stopping to the strategy.
+
+    GridSampler calls ``Study.stop()`` once it sees the grid covered, which
+    Optuna allows only inside ``Study.optimize``; with ask/tell the strategy
+    enforces the limit itself (on the trial number).
+    """
+    import optuna
+
+    class QueuedGridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values):
+            pass
+
+    return QueuedGridSampler(grid, seed=seed)
+
+
+class Random(OptunaStrategy):
+    """Independent uniform draws (``seed`` makes them repeatable)."""
+
+    name = "random"
+    schema = "search_strategies/random.json"
+
+    def make_sampler(self) -> Any:
+        import optuna
+
+        return optuna.samplers.RandomSampler(seed=self.seed)
+
+
+class TPE(OptunaStrategy):
+    """Tree-structured Parzen estimator on the top-priority objective."""
+
+    name = "tpe"
+    aliases = ("TPESampler",)
+    schema = "search_strategies/tpe.json"
+    needs_objectives = True
+
+    def make_sampler(self) -> Any:
+        import optuna
+
+        return optuna.samplers.TPESampler(
+            seed=self.seed, n_startup_trials=int(self.config.get("n_startup_trials", 10)),
+            multivariate=bool(self.config.get("multivariate", False)),
+            # Workers sharing a study should not propose the point another is running.
+            constant_liar=bool(self.config.get("constant_liar", True)))
+
+
+class NSGA2(OptunaStrategy):
+    """NSGA-II on every objective at once (the Pareto front is the answer)."""
+
+    name = "nsga2"
+    aliases = ("nsgaii", "NSGAIISampler")
+    schema = "search_strategies/nsga2.json"
+    multi_objective = True
+    needs_objectives = True
+
+    def make_sampler(self) -> Any:
+        import optuna
+
+        cfg = self.config
+        return optuna.samplers.NSGAIISampler(
+            seed=self.seed, population_size=int(cfg.get("population_size", 50)),
+            mutation_prob=cfg.get("mutation_prob"), crossover_prob=float(cfg.get("crossover_prob", 0.9)),
+            swapping_prob=float(cfg.get("swapping_prob", 0.5)))
+
+
+STRATEGIES = (Exhaustive, Random, TPE, NSGA2)
