@@ -6,7 +6,9 @@
 - every example workflow config under examples/ validates;
 - every shell command in README.md and docs/ runs, or is listed in
   NOT_CHECKED with the reason;
-- code the plugin-author guide shows is the example plugin's real code;
+- code the plugin-author guide shows is the example plugin's real code, the
+  config guide's excerpts are the brief's config, every JSON/YAML block
+  parses and every whole workflow in them validates;
 - the site builds with ``mkdocs build --strict``.
 """
 from __future__ import annotations
@@ -209,6 +211,40 @@ def test_code_shown_in_the_docs_is_the_real_code():
                     assert pos >= 0, f"{path.name}: '{line}' is not in {rel} (or out of order)"
             checked += 1
     assert checked >= 3
+
+
+def _blocks(lang: str) -> list[tuple[Path, str]]:
+    pattern = re.compile(rf"^```{lang}\n(.*?)^```", re.M | re.S)
+    return [(p, body) for p in _markdown_files() for body in pattern.findall(p.read_text(encoding="utf-8"))]
+
+
+def test_config_examples_parse_and_whole_workflows_validate():
+    from modelpress.config import load
+    from modelpress.registry import Registry, new_plugin_manager
+
+    registry = Registry(new_plugin_manager(autoload=True))
+    workflows = 0
+    for path, body in _blocks("json") + _blocks("yaml"):
+        try:
+            data = yaml.safe_load(body)  # JSON is YAML too
+        except yaml.YAMLError as exc:
+            pytest.fail(f"{path.name}: a code block does not parse: {exc}")
+        if isinstance(data, dict) and "input_model" in data and "passes" in data:
+            load(data, registry=registry, base_dir=ROOT)
+            workflows += 1
+    assert workflows >= 1
+
+
+def test_excerpts_of_the_briefs_config_are_faithful():
+    marker = re.compile(r"^<!-- json-excerpt: (\S+) -->\n```json\n(.*?)^```", re.M | re.S)
+    checked = 0
+    for path in _markdown_files():
+        for rel, shown in marker.findall(path.read_text(encoding="utf-8")):
+            source = json.loads((ROOT / rel).read_text(encoding="utf-8"))
+            for key, value in json.loads(shown).items():
+                assert source.get(key) == value, f"{path.name}: '{key}' differs from {rel}"
+                checked += 1
+    assert checked >= 4
 
 
 def test_the_example_pass_is_under_30_lines():
