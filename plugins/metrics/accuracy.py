@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from modelpress.components import Metric
 from modelpress.errors import UserError
 
-from .common import prompts_for, select_rows
+from .common import in_chunks, prompts_for, select_rows
 
 _NON_WORD = re.compile(r"[^\w]+")
 
@@ -81,8 +81,10 @@ class Accuracy(Metric):
             raise UserError(f"accuracy.labels: the data has labels {', '.join(map(repr, unknown))} "
                             f"that are not in 'labels'; add them or drop 'labels' to take them from the data")
         prompts = prompts_for(data, rows, cfg.get("prompt_template"), "accuracy.prompt_template")
-        answers = session().generate(prompts, max_new_tokens=cfg.get("max_new_tokens", 8),
-                                     apply_chat_template=cfg.get("apply_chat_template", False))
+        sess = session()
+        answers = in_chunks(prompts, lambda chunk: sess.generate(
+            chunk, max_new_tokens=cfg.get("max_new_tokens", 8),
+            apply_chat_template=cfg.get("apply_chat_template", False)), "accuracy: generations")
         predicted = [read_label(a, labels) for a in answers]
         exact = [a.strip() == t for a, t in zip(answers, truth)]
         counts = class_counts(truth, predicted, labels)

@@ -1,10 +1,14 @@
 """Helpers the built-in metrics share: prompts from data rows, percentiles."""
 from __future__ import annotations
 
+import logging
 import string
-from typing import Any, Mapping, Sequence
+import time
+from typing import Any, Callable, Mapping, Sequence
 
 from modelpress.errors import UserError
+
+log = logging.getLogger("modelpress")
 
 
 def select_rows(data: Any, max_samples: int | None) -> list[dict]:
@@ -56,4 +60,31 @@ def summary(values: Sequence[float], prefix: str = "") -> dict[str, float]:
     out = {f"{prefix}avg": sum(values) / len(values), f"{prefix}min": min(values), f"{prefix}max": max(values)}
     for q in (50, 75, 90, 95, 99):
         out[f"{prefix}p{q}"] = percentile(values, q)
+    return out
+
+
+class Progress:
+    """Logs ``what: done/total`` at most every ``every_s`` seconds, and at the end."""
+
+    def __init__(self, what: str, total: int, every_s: float = 10.0):
+        self.what, self.total, self.every_s = what, total, every_s
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.done >= self.total or now - self.last >= self.every_s:
+            self.last = now
+            log.info("%s: %d/%d (%.0f s)", self.what, self.done, self.total, now - self.start)
+
+
+def in_chunks(items: Sequence[Any], fn: Callable[[Sequence[Any]], list], what: str, size: int = 8) -> list:
+    """``fn`` over ``items`` in chunks, with progress: long evaluations show they are alive."""
+    progress = Progress(what, len(items))
+    out: list = []
+    for start in range(0, len(items), size):
+        chunk = items[start:start + size]
+        out.extend(fn(chunk))
+        progress.update(len(chunk))
     return out

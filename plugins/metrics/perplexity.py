@@ -7,7 +7,7 @@ from typing import Sequence
 from modelpress.components import Metric
 from modelpress.errors import UserError
 
-from .common import prompts_for, select_rows
+from .common import in_chunks, prompts_for, select_rows
 
 
 class Perplexity(Metric):
@@ -21,7 +21,9 @@ class Perplexity(Metric):
         cfg = self.config
         rows = select_rows(data, cfg.get("max_samples"))
         texts = prompts_for(data, rows, cfg.get("text_template"), "perplexity.text_template")
-        scored = session().negative_log_likelihood(texts, max_length=cfg.get("max_length", 1024))
+        sess = session()
+        scored = in_chunks(texts, lambda chunk: sess.negative_log_likelihood(
+            chunk, max_length=cfg.get("max_length", 1024)), "perplexity: texts")
         total_nll = sum(nll for nll, _ in scored)
         total_tokens = sum(count for _, count in scored)
         if total_tokens == 0:

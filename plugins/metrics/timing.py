@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from modelpress.components import Metric
 from modelpress.errors import UserError
 
-from .common import prompts_for, select_rows, summary
+from .common import in_chunks, prompts_for, select_rows, summary
 
 perf_counter = time.perf_counter  # module attribute, so tests can drive the clock
 STATS = ("avg", "min", "max", "p50", "p75", "p90", "p95", "p99")
@@ -70,7 +70,9 @@ class _TimedGeneration(Metric):
                     apply_chat_template=cfg.get("apply_chat_template", False))
         for _ in range(cfg.get("warmup_runs", 1)):
             time_generation(sess, prompts[0], **args)
-        runs = [time_generation(sess, p, **args) for _ in range(cfg.get("repeat", 1)) for p in prompts]
+        todo = [p for _ in range(cfg.get("repeat", 1)) for p in prompts]
+        runs = in_chunks(todo, lambda chunk: [time_generation(sess, p, **args) for p in chunk],
+                         f"{self.name}: generations", size=1)
         self.details = {"generations": len(runs), "tokens": sum(r.tokens for r in runs),
                         "examples": [{"prompt": p, "answer": r.text} for p, r in list(zip(prompts, runs))[:3]]}
         return runs
