@@ -9,10 +9,12 @@
 - code the plugin-author guide shows is the example plugin's real code, the
   config guide's excerpts are the brief's config, every JSON/YAML block
   parses and every whole workflow in them validates;
+- docs/troubleshooting.md explains every error message the code can raise;
 - the site builds with ``mkdocs build --strict``.
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import os
@@ -250,6 +252,67 @@ def test_excerpts_of_the_briefs_config_are_faithful():
 def test_the_example_pass_is_under_30_lines():
     source = inspect.getsource(__import__("modelpress_magnitude_prune.prune", fromlist=["MagnitudePrune"]).MagnitudePrune)
     assert len(source.splitlines()) < 30
+
+
+# ------------------------------------------------------- error messages
+
+ERRORS = {"UserError", "ConfigError", "MissingDependencyError"}
+
+
+def _message_parts(node) -> list | None:
+    """Literal pieces of a message expression (None for a placeholder); None if not literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value if isinstance(v, ast.Constant) else None for v in node.values]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _message_parts(node.left), _message_parts(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _error_messages() -> list[tuple[str, list]]:
+    """``(file:line, parts)`` of every error raised (or problem line collected) with a literal message."""
+    files = [*sorted((ROOT / "core").rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py")),
+             *sorted((ROOT / "examples").glob("*/*/*.py"))]
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            func = node.func
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            collects = (name == "append" and isinstance(func, ast.Attribute)
+                        and (getattr(func.value, "attr", None) or getattr(func.value, "id", None)) == "problems")
+            if name in ERRORS or collects:
+                parts = _message_parts(node.args[0])
+                if parts is not None:
+                    found.append((f"{path.relative_to(ROOT)}:{node.lineno}", parts))
+    return found
+
+
+def _phrase(parts: list) -> list[str]:
+    """The literal words of a message's "what is wrong" clause (after "<where>: ", before ";")."""
+    text = "".join("\0" if p is None else p for p in parts)
+    text = " ".join(text.split())
+    if ": " in text:
+        text = text.split(": ", 1)[1]
+    text = text.split(";", 1)[0]
+    return [piece.strip() for piece in text.split("\0") if piece.strip()]
+
+
+def test_troubleshooting_explains_every_error_message():
+    doc = " ".join((DOCS / "troubleshooting.md").read_text(encoding="utf-8").split())
+    messages = _error_messages()
+    assert len(messages) > 50
+    missing = []
+    for where, parts in messages:
+        words = _phrase(parts)
+        if sum(len(w) for w in words) < 6:
+            continue  # nothing distinctive to look for (e.g. a message that is all placeholders)
+        if not re.search(".{0,120}?".join(re.escape(w) for w in words), doc):
+            missing.append(f"{where}: {' ... '.join(words)}")
+    assert not missing, "docs/troubleshooting.md does not explain:\n" + "\n".join(missing)
 
 
 # ------------------------------------------------------- the site
