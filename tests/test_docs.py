@@ -116,6 +116,22 @@ def test_reference_covers_every_builtin_component_and_option():
                 assert f"| `{option}` |" in section, f"{page}: {reg.name} lacks option {option}"
 
 
+def test_migration_guide_lists_every_renamed_key():
+    import importlib
+
+    migration = importlib.import_module("modelpress.config.migrate")  # the package re-exports the function
+    text = (DOCS / "olive-migration.md").read_text(encoding="utf-8")
+    registry = docgen.builtin_registry()
+    renamed = {old: new for reg in registry.all() for old, new in docgen.renamed_keys(reg.cls.get_schema())}
+    renamed.update(migration.HF_CONFIG_KEYS)
+    renamed.update({f"search_algorithm_config.{k}": v for k, v in migration.SEARCH_CONFIG_KEYS.items()})
+    assert len(renamed) >= 8
+    for old, new in renamed.items():
+        assert f"`{old}`" in text or f".{old}`" in text, f"olive-migration.md does not list '{old}'"
+        if new:
+            assert f"`{new}`" in text or f".{new}`" in text, f"olive-migration.md does not name '{new}'"
+
+
 # ------------------------------------------------------- example configs
 
 
