@@ -71,6 +71,8 @@ def test_every_hook_spec_is_documented_with_its_exact_signature():
         signature = f"{name}{inspect.signature(fn)}"
         assert f"```python\n{signature}\n```" in text, f"docs/hooks.md lacks the signature {signature}"
         assert docgen.hook_doc(fn) in text, f"docs/hooks.md lacks the docstring of {name}"
+        for arg in inspect.signature(fn).parameters:
+            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.docgen.HOOK_ARGS"
     documented = re.findall(r"^## (\w+)$", text, flags=re.M)
     assert sorted(documented) == sorted(HOOKS), "docs/hooks.md documents hooks that do not exist"
 
