@@ -72,7 +72,8 @@ def ml_client(client_config: Mapping[str, Any] | None = None, *, registry_name: 
             raise UserError("azureml_client: no workspace given and no usable config.json "
                             f"({str(exc).splitlines()[0]}); set subscription_id, resource_group and "
                             "workspace_name, or aml_config_path") from exc
-    return MLClient(credential=cred, **where, **kwargs)
+    return MLClient(credential=cred, subscription_id=where["subscription_id"],
+                    resource_group_name=where["resource_group"], workspace_name=where["workspace_name"], **kwargs)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -43,15 +43,17 @@ class InputCollector:
     def __init__(self, registry: Any):
         self.registry = registry
         self.inputs: dict[str, dict] = {}
+        self.originals: dict[str, Any] = {}  # input name -> what the job named (path or resource)
         self._resource_types = set(registry.names("resource"))
 
-    def add(self, name: str, spec: dict) -> str:
+    def add(self, name: str, spec: dict, original: Any) -> str:
         name = re.sub(r"[^A-Za-z0-9_]", "_", name)[:60] or "input"
         base, n = name, 1
         while name in self.inputs and self.inputs[name] != spec:
             n += 1
             name = f"{base}_{n}"
         self.inputs[name] = spec
+        self.originals[name] = original
         return MARKER + name
 
     def is_resource(self, value: Any) -> bool:
@@ -64,9 +66,9 @@ class InputCollector:
         for field in cls.path_fields:
             value = out.get(field)
             if self.is_resource(value):
-                out[field] = self.add(field, resource_input(value, self.registry, f"model.{field}"))
+                out[field] = self.add(field, resource_input(value, self.registry, f"model.{field}"), value)
             elif isinstance(value, str) and Path(value).is_absolute() and Path(value).exists():
-                out[field] = self.add(field, path_input(value))
+                out[field] = self.add(field, path_input(value), value)
         return out
 
     def data(self, value: Any, name: str, key: str = "") -> Any:
@@ -74,13 +76,13 @@ class InputCollector:
         (named ``<data config>_<key>``, e.g. ``train_data_files``)."""
         where = f"{name}_{key}" if key else name
         if self.is_resource(value):
-            return self.add(where, resource_input(value, self.registry, f"data_configs.{name}.{key}"))
+            return self.add(where, resource_input(value, self.registry, f"data_configs.{name}.{key}"), value)
         if isinstance(value, Mapping):
             return {k: self.data(v, name, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.data(v, name, f"{key}_{i}") for i, v in enumerate(value)]
         if isinstance(value, str) and Path(value).is_absolute() and Path(value).exists():
-            return self.add(where, path_input(value))
+            return self.add(where, path_input(value), value)
         return value
 
 
@@ -121,9 +123,22 @@ def command_line(inputs: Mapping[str, dict]) -> str:
     return " ".join(shlex.quote(p) if not p.startswith("${{") and "=${{" not in p else p for p in parts)
 
 
+def restore(handle: dict, originals: Mapping[str, Any]) -> dict:
+    """Put back what a job named where its result handle holds an input marker."""
+    out = dict(handle)
+    for field, value in handle.items():
+        if isinstance(value, str) and value.startswith(MARKER):
+            name, _, rest = value[len(MARKER):].partition("/")
+            original = originals.get(name)
+            if original is not None:
+                out[field] = original if not rest or not isinstance(original, str) else f"{original}/{rest}"
+    return out
+
+
 def build_command_job(job: dict, config: Mapping[str, Any], code_dir: Path, registry: Any,
                       *, vault_url: str | None = None):
-    """An ``azure.ai.ml`` command job running ``job`` on the configured compute.
+    """An ``azure.ai.ml`` command job running ``job`` on the configured compute,
+    and the original value of each of its inputs (see :func:`restore`).
 
     ``code_dir`` (an empty folder) receives the rewritten job JSON and is
     uploaded as the job's code. ``vault_url`` names the Key Vault the launcher
@@ -151,7 +166,7 @@ def build_command_job(job: dict, config: Mapping[str, Any], code_dir: Path, regi
             "modelpress.step": str(job.get("step", ""))}
     resources = config.get("resources")
     step = job.get("step") or job.get("kind")
-    return command(
+    aml_job = command(
         code=str(code_dir),
         command=command_line(collect.inputs),
         inputs={name: Input(**spec) for name, spec in collect.inputs.items()},
@@ -165,3 +180,4 @@ def build_command_job(job: dict, config: Mapping[str, Any], code_dir: Path, regi
         display_name=f"modelpress {job.get('kind')} {step}",
         experiment_name=config.get("experiment_name") or "modelpress",
     )
+    return aml_job, collect.originals

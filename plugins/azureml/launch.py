@@ -15,23 +15,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelpress.runner import run_job
+from modelpress.runner import RESULT_FILE, run_job
 
 from .job_builder import MARKER, VAULT_ENV
 
 HF_TOKEN_SECRET = "hf-token"
 
 
-def mount_path(path: str) -> str:
-    """An input's path; for an MLflow model folder, the Hugging Face model inside it."""
-    folder = Path(path)
-    if (folder / "MLmodel").is_file() and (folder / "data" / "model").is_dir():
-        return str(folder / "data" / "model")
-    return path
-
-
 def substitute(value: Any, inputs: dict[str, str]) -> Any:
-    """Replace every input marker in a job by the input's mount path."""
+    """Replace every input marker in a job by the input's mount path.
+
+    A model input is the asset's folder as registered; an MLflow layout
+    (``data/model``) is the model type's business (``model_file_format``).
+    """
     if isinstance(value, dict):
         return {k: substitute(v, inputs) for k, v in value.items()}
     if isinstance(value, list):
@@ -40,8 +36,24 @@ def substitute(value: Any, inputs: dict[str, str]) -> Any:
         name = value[len(MARKER):]
         if name not in inputs:
             raise SystemExit(f"launch: the job names input '{name}' but the command gave none")
-        return mount_path(inputs[name])
+        return inputs[name]
     return value
+
+
+def unmount(handle: dict, inputs: dict[str, str]) -> dict:
+    """A result handle with input mount paths put back as markers: the host
+    restores what the job named (a local folder, a registry model), since a
+    mount path means nothing outside this job."""
+    out = dict(handle)
+    for field, value in handle.items():
+        if not isinstance(value, str):
+            continue
+        for name, mount in inputs.items():
+            mount = mount.rstrip("/")
+            if value == mount or value.startswith(mount + "/"):
+                out[field] = MARKER + name + value[len(mount):]
+                break
+    return out
 
 
 def fetch_hf_token(vault_url: str) -> None:
@@ -77,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                 "hf_token: could not read secret '%s' from %s (%s); give the compute's identity "
                 "'get' permission on secrets", HF_TOKEN_SECRET, os.environ[VAULT_ENV], type(exc).__name__)
     result = run_job(job, Path(args.output_dir))
+    if "model" in result:
+        result["model"] = unmount(result["model"], inputs)
+        (Path(args.output_dir) / RESULT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
     if "error" in result:
         print(f"modelpress.runner: {result['error']['type']}: {result['error']['message']}", file=sys.stderr)
         return 2 if result["error"].get("user_error") else 1

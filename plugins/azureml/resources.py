@@ -20,7 +20,6 @@ from modelpress.errors import UserError
 from modelpress.frozen import thaw
 
 from .client import call, ml_client
-from .launch import mount_path
 
 INSTALL = "pip install 'modelpress[azureml]'"
 REQUIRES = {"azure.ai.ml": INSTALL, "azure.identity": INSTALL}
@@ -70,10 +69,10 @@ class AzureResource(Resource):
 
 
 def _model_folder(destination: Path, name: str) -> Path:
-    """The model folder inside a models.download destination (MLflow layout resolved)."""
+    """The model folder inside a ``models.download`` destination (as registered:
+    an MLflow layout is resolved by the model type's ``model_file_format``)."""
     inner = destination / name.split("/")[-1]
-    folder = inner if inner.is_dir() else destination
-    return Path(mount_path(str(folder)))
+    return inner if inner.is_dir() else destination
 
 
 class AzureMLRegistryModel(AzureResource):

@@ -22,7 +22,7 @@ from modelpress.errors import UserError, did_you_mean
 from modelpress.runner import RESULT_FILE, relocate
 
 from .client import call, ml_client
-from .job_builder import OUTPUT_NAME, build_command_job
+from .job_builder import OUTPUT_NAME, build_command_job, restore
 from .resources import REQUIRES
 
 log = logging.getLogger("modelpress.azureml")
@@ -51,8 +51,8 @@ class AzureML(System):
     name = "AzureML"
     schema = "systems/AzureML.json"
     requires = REQUIRES
-    #: resource types this system mounts as job inputs: the engine need not download them
-    mounted_resources = ("azureml_registry_model", "azureml_model", "azureml_datastore")
+    #: Azure ML resources become job inputs: the engine need not download them
+    mounts_resources = True
 
     _client = None
     _compute_checked = False
@@ -114,8 +114,8 @@ class AzureML(System):
         self.check_compute()
         with tempfile.TemporaryDirectory(prefix="modelpress-aml-") as tmp:
             tmp = Path(tmp)
-            aml_job = build_command_job(job, self.config, tmp / "code", self.context.registry,
-                                        vault_url=self.vault_url())
+            aml_job, originals = build_command_job(job, self.config, tmp / "code", self.context.registry,
+                                                   vault_url=self.vault_url())
             submitted = self._call("submit", lambda: self.client.jobs.create_or_update(aml_job))
             name = submitted.name
             log.info("Azure ML job %s submitted to '%s' (%s)", name, self.config["aml_compute"],
@@ -129,17 +129,21 @@ class AzureML(System):
                 self.client.jobs.begin_cancel(name)
                 raise
             final = self._call("status", lambda: self.client.jobs.get(name))
-            if final.status in ("Canceled", "CancelRequested"):
+            status = str(getattr(final.status, "value", final.status))
+            if status in ("Canceled", "CancelRequested"):
                 raise UserError(f"Azure ML job {name}: cancelled ({final.studio_url}); the cache keeps "
                                 "the passes that finished, run again to resume")
             result = self._fetch_output(name, tmp / "download", output_dir)
-            if final.status != "Completed" or "error" in result:
-                return self._failure(name, final, result, tmp / "logs")
+            if status != "Completed" or "error" in result:
+                return self._failure(name, status, final, result, tmp / "logs")
         remote_root = result.get("output_dir")
         if "model" in result and remote_root:
-            result["model"] = relocate(result["model"], remote_root, output_dir, self.context.registry)
+            result["model"] = relocate(restore(result["model"], originals), remote_root, output_dir,
+                                       self.context.registry)
         result["output_dir"] = str(output_dir)
         result["aml_job"] = name
+        # what the engine (and a cache entry) reads back is the handle as seen from here
+        (output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return result
 
     def _fetch_output(self, name: str, download: Path, output_dir: Path) -> dict:
@@ -161,7 +165,7 @@ class AzureML(System):
             shutil.move(str(item), str(target))
         return json.loads((output_dir / RESULT_FILE).read_text(encoding="utf-8"))
 
-    def _failure(self, name: str, final, result: dict, logs: Path) -> dict:
+    def _failure(self, name: str, status: str, final, result: dict, logs: Path) -> dict:
         """The error result of a failed job, with the tail of its log."""
         error = dict(result.get("error") or {})
         if not error:
@@ -170,7 +174,7 @@ class AzureML(System):
             if err:
                 detail = f": {getattr(err, 'message', err)}"
             error = {"type": "AzureMLJobFailed", "user_error": False,
-                     "message": f"Azure ML job {name} ended {final.status}{detail}; see {final.studio_url}"}
+                     "message": f"Azure ML job {name} ended {status}{detail}; see {final.studio_url}"}
         error["aml_job"] = name
         error["log_tail"] = self._log_tail(name, logs)
         log.error("Azure ML job %s failed: %s\n%s", name, error["message"], error["log_tail"])

@@ -91,7 +91,7 @@ def test_command_job_from_local_files_validates(registry, files, tmp_path, offli
 
     model, train = files
     job = pass_job(str(model), str(train))
-    aml = build_command_job(job, Config(system_config()), tmp_path / "code", registry)
+    aml, originals = build_command_job(job, Config(system_config()), tmp_path / "code", registry)
 
     result = offline_client.jobs.validate(aml)
     assert result.passed, result.error_messages
@@ -110,6 +110,7 @@ def test_command_job_from_local_files_validates(registry, files, tmp_path, offli
     assert remote["data_configs"]["train"]["load_dataset_config"]["data_files"] == MARKER + "train_data_files"
     assert remote["pass"] == job["pass"] and remote["accelerator"] == job["accelerator"]
     assert list((tmp_path / "code").iterdir()) == [tmp_path / "code" / "job.json"]
+    assert originals == {"model_path": str(model), "train_data_files": str(train)}
 
 
 def test_validate_catches_a_broken_job(registry, files, tmp_path, offline_client):
@@ -119,7 +120,7 @@ def test_validate_catches_a_broken_job(registry, files, tmp_path, offline_client
     from modelpress.plugins.azureml.job_builder import build_command_job
 
     model, train = files
-    aml = build_command_job(pass_job(str(model), str(train)), Config(system_config()), tmp_path / "code", registry)
+    aml, originals = build_command_job(pass_job(str(model), str(train)), Config(system_config()), tmp_path / "code", registry)
     shutil.rmtree(tmp_path / "code")  # the job file's folder is gone
     result = offline_client.jobs.validate(aml)
     assert not result.passed
@@ -133,7 +134,7 @@ def test_azure_resources_become_job_inputs(registry, tmp_path, offline_client):
     model_path = seed["input_model"]["config"]["model_path"]
     data_files = seed["data_configs"][0]["load_dataset_config"]["params"]["data_files"]
     data_files["config"]["relative_path"] = "tone/train.json"
-    aml = build_command_job(pass_job(model_path, data_files), Config(system_config(hf_token=True)),
+    aml, originals = build_command_job(pass_job(model_path, data_files), Config(system_config(hf_token=True)),
                             tmp_path / "code", registry, vault_url="https://kv-ws.vault.azure.net")
     assert offline_client.jobs.validate(aml).passed
     client = data_files["config"]["azureml_client"]
@@ -170,20 +171,33 @@ def test_environment_forms(registry, files, tmp_path):
                           tmp_path / "code", registry)
 
 
-def test_launcher_substitutes_mounts_and_resolves_mlflow_layout(tmp_path):
-    from modelpress.plugins.azureml.launch import mount_path, substitute
+def test_launcher_substitutes_input_mounts():
+    from modelpress.plugins.azureml.launch import substitute
 
-    mlflow = tmp_path / "mlflow"
-    (mlflow / "data" / "model").mkdir(parents=True)
-    (mlflow / "MLmodel").write_text("flavors: {}\n")
-    job = {"model": {"model_path": "@modelpress-input:model_path"},
+    job = {"model": {"model_path": "@modelpress-input:model_path", "model_file_format": "PyTorch.MLflow"},
            "data_configs": {"t": {"files": ["@modelpress-input:t_files_0", "keep"]}}}
-    out = substitute(job, {"model_path": str(mlflow), "t_files_0": "/mnt/data/train.json"})
-    assert out == {"model": {"model_path": str(mlflow / "data" / "model")},
+    out = substitute(job, {"model_path": "/mnt/model", "t_files_0": "/mnt/data/train.json"})
+    assert out == {"model": {"model_path": "/mnt/model", "model_file_format": "PyTorch.MLflow"},
                    "data_configs": {"t": {"files": ["/mnt/data/train.json", "keep"]}}}
-    assert mount_path(str(tmp_path)) == str(tmp_path)
     with pytest.raises(SystemExit, match="names input 'model_path' but the command gave none"):
         substitute(job, {})
+
+
+def test_result_handle_gets_back_what_the_job_named():
+    """A mount path in a result means nothing on the host: the registry model
+    (or the uploaded folder) the job named is put back."""
+    from modelpress.plugins.azureml.job_builder import restore
+    from modelpress.plugins.azureml.launch import unmount
+
+    mounts = {"model_path": "/mnt/inputs/model_path/", "adapter_path": "/mnt/inputs/adapter"}
+    remote = {"type": "HfModel", "model_path": "/mnt/inputs/model_path", "adapter_path": "/mnt/out/model",
+              "gguf_file": "/mnt/inputs/adapter/x.gguf", "task": "text-generation"}
+    marked = unmount(remote, mounts)
+    assert marked == {"type": "HfModel", "model_path": "@modelpress-input:model_path", "adapter_path": "/mnt/out/model",
+                      "gguf_file": "@modelpress-input:adapter_path/x.gguf", "task": "text-generation"}
+    registry_model = {"type": "azureml_registry_model", "config": {"name": "m", "registry_name": "r", "version": "1"}}
+    assert restore(marked, {"model_path": registry_model, "adapter_path": "/home/me/adapter"}) == {
+        **remote, "model_path": registry_model, "gguf_file": "/home/me/adapter/x.gguf"}
 
 
 def test_resources_identity_and_inputs(plugin_registry):

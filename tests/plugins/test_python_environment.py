@@ -176,3 +176,30 @@ def test_runner_that_dies_without_result_is_reported(second_env, plugin_dir, tmp
     assert result["error"]["type"] == "RunnerExited"
     assert "modelpress.runner exited with code 3 without writing a result" in result["error"]["message"]
     assert result["error"]["log_tail"].endswith("about to die")
+
+
+@pytest.mark.slow
+def test_lora_in_second_env_gives_the_local_adapter(second_env, tiny_phi3, tmp_path):
+    """The acceptance run: the LoRA pass on the tiny Phi-3, with the engine's
+    host set to the other environment, trains the same adapter as the local system."""
+    import torch
+
+    import modelpress
+    from tests.plugins.azureml_standin.lora_reference import (adapter_tensors, local_adapter, workflow,
+                                                              write_train_data)
+
+    data = write_train_data(tmp_path / "data")
+    config = workflow(tiny_phi3, str(data), work=tmp_path, host="env", systems={
+        "env": {"type": "PythonEnvironment", "python_environment_path": str(second_env)}})
+    result = modelpress.run(config)
+
+    adapter = Path(result.output_model.config["adapter_path"])
+    assert adapter.is_relative_to(tmp_path / "output")
+    footprint = json.dumps(result.footprints)
+    assert "lora" in footprint
+    job_files = list((tmp_path / "cache").rglob("job.json"))  # it did run through the runner
+    assert job_files and "runner.log" in {p.name for p in job_files[0].parent.iterdir()}
+    ours, local = adapter_tensors(adapter), adapter_tensors(local_adapter(tiny_phi3))
+    assert sorted(ours) == sorted(local) and len(ours) == 8  # q/k/v/o LoRA A and B of 2 layers
+    for name in local:
+        assert torch.equal(ours[name], local[name]), name
