@@ -49,6 +49,16 @@ def test_coordinate_descent_finds_the_optimum_deterministically():
     assert fp32 and all(p["builder.block_size"] is None for p in fp32), "a dependent follows its case"
 
 
+def test_fields_of_an_alternative_are_searched_only_when_it_is_chosen():
+    space = SearchSpace([Param("quant", "quant", None, {"choices": [0, 1]}),
+                         Param("quant.block_size", "quant", "block_size", {"choices": [32, 128]}, alternative=0)])
+    asked = drive(CoordinateSearch(Config({}), space, [SubMetric("size", False)]),
+                  lambda p: p["quant"] * 10 + p.get("quant.block_size", 0) / 100)
+    assert {"quant": 1} in asked, "alternative 1 has no block_size to set"
+    assert all(("quant.block_size" in p) == (p["quant"] == 0) for p in asked)
+    assert {"quant": 0, "quant.block_size": 128} in asked
+
+
 def test_higher_is_better_failures_and_max_samples():
     strategy = CoordinateSearch(Config({"max_samples": 4}), SearchSpace(SPACE[:2]), [SubMetric("acc", True)])
     first = strategy.ask()
