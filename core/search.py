@@ -20,6 +20,8 @@ same ranking, ``pareto.json`` and output folder.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from .search_space import SearchSpace, space_from_workflow
 log = logging.getLogger("modelpress")
 DEFAULT_SAMPLER = "tpe"
 WAIT_FOR_OTHERS_S = 3600.0
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # recorded on each trial this process runs
 
 
 @dataclass
@@ -165,7 +168,7 @@ class _Search:
         from .goals import check_goals, goals_met
 
         record = {"number": number, "params": point, "metrics": None, "error": None,
-                  "state": "PRUNED", "footprints": [], "goals_met": None}
+                  "state": "PRUNED", "footprints": [], "goals_met": None, "worker": WORKER_ID}
         problem = self.invalid(point)
         if problem:
             log.info("trial %d pruned: %s", number, problem)
@@ -219,7 +222,7 @@ class _Search:
             record = self.run_trial(point, offset + trial["number"])
             local_records.append(record)
             trial.update(state=record["state"], metrics=record["metrics"], point=point,
-                         footprints=record["footprints"])
+                         footprints=record["footprints"], worker=record["worker"])
             values = None
             if record["metrics"] is not None and self.objectives:
                 values = [record["metrics"][o.name] for o in self.objectives]
@@ -270,7 +273,8 @@ class _Search:
                 local = self.engine.run_point(record["params"], trial=record["number"])
             if local.error is None:
                 best.append(local)
-        trials = [{k: r.get(k) for k in ("number", "params", "metrics", "error", "state")} for r in records]
+        trials = [{k: r.get(k) for k in ("number", "params", "metrics", "error", "state", "worker")}
+                  for r in records]
         if self.wf.output_dir is not None:
             write_pareto(Path(self.wf.output_dir), trials, self.objectives)
         return SearchResult(best=best, trials=trials, pareto=pareto_front(trials, self.objectives),

@@ -15,7 +15,7 @@ from typing import Any
 from modelpress.errors import UserError
 
 log = logging.getLogger("modelpress")
-DRIVERS = {"postgresql": ("psycopg2", "pip install psycopg2-binary"),
+DRIVERS = {"postgresql": ("psycopg", "pip install 'psycopg[binary]' (or psycopg2-binary)"),
            "mysql": ("pymysql", "pip install pymysql")}
 
 
@@ -29,6 +29,7 @@ def open_storage(storage: str | None) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(storage))
+    storage = _with_driver(storage)
     scheme = storage.split("://", 1)[0].split("+", 1)[0]
     try:
         return optuna.storages.RDBStorage(storage, engine_kwargs=_engine_kwargs(scheme))
@@ -42,6 +43,25 @@ def open_storage(storage: str | None) -> Any:
             raise UserError(f"search_strategy.storage: cannot open {_redact(storage)}: "
                             f"{str(exc).splitlines()[0]}; check the URL and that the server is running") from exc
         raise
+
+
+def _with_driver(url: str) -> str:
+    """Name an installed driver where the URL names none.
+
+    SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3 and ``mysql://`` as
+    mysqlclient; psycopg2 and PyMySQL are as common, so use them when the
+    default is missing rather than fail.
+    """
+    import importlib.util
+
+    scheme, rest = url.split("://", 1)
+    fallbacks = {"postgresql": ("psycopg", "psycopg2"), "postgres": ("psycopg", "psycopg2"),
+                 "mysql": ("MySQLdb", "pymysql")}
+    if scheme in fallbacks:
+        default, other = fallbacks[scheme]
+        if importlib.util.find_spec(default) is None and importlib.util.find_spec(other) is not None:
+            return f"{'postgresql' if scheme == 'postgres' else scheme}+{other}://{rest}"
+    return url
 
 
 def _engine_kwargs(scheme: str) -> dict:

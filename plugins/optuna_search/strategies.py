@@ -32,7 +32,7 @@ from .storage import create_study, load_study, open_storage
 log = logging.getLogger("modelpress")
 SURPLUS = "modelpress:surplus"
 STOP = "modelpress:stop"
-RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "footprints"}
+RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "worker", "footprints"}
 PRIMITIVE = (type(None), bool, int, float, str)
 
 
@@ -174,7 +174,7 @@ class OptunaStrategy(SearchStrategy):
         """Finish a trial: COMPLETE with values, PRUNED, or FAIL with its error.
 
         The driver may set ``trial["state"]`` (``"PRUNED"``), ``trial["metrics"]``,
-        ``trial["point"]`` and ``trial["footprints"]``; they are stored on the
+        ``trial["point"]``, ``trial["worker"]`` and ``trial["footprints"]``; they are stored on the
         trial as the user attribute ``modelpress`` (with the error).
         """
         from optuna.trial import TrialState
@@ -184,6 +184,7 @@ class OptunaStrategy(SearchStrategy):
         # One attribute, one storage write: a shared database pays per write.
         live.set_user_attr(RECORD, _jsonable({"point": trial.get("point") or trial["params"],
                                               "metrics": trial.get("metrics"), "error": error,
+                                              "worker": trial.get("worker"),
                                               "footprints": trial.get("footprints") or []}))
         if state == "COMPLETE":
             n = len(self.study.directions)
@@ -213,6 +214,7 @@ class OptunaStrategy(SearchStrategy):
                 "error": data.get("error"),
                 "state": t.state.name,
                 "footprints": data.get("footprints") or [],
+                "worker": data.get("worker"),
             })
         return records
 

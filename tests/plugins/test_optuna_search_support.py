@@ -10,6 +10,7 @@ layer with the same function, without files, for fast driver tests.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +41,7 @@ class Quadratic(Pass):
         "x": {"type": "integer", "default": 0, "x-search": [1, 2, 3]},
         "y": {"type": "number", "default": 0.0},
         "fail_at": {"type": ["integer", "null"], "default": None},
+        "sleep": {"type": "number", "default": 0.0},
         "max_x": {"type": ["integer", "null"], "default": None}}}
 
     @classmethod
@@ -51,6 +53,7 @@ class Quadratic(Pass):
     def run(self, model, output_dir):
         if self.config.get("fail_at") is not None and self.config.x == self.config.fail_at:
             raise RuntimeError(f"x={self.config.x} breaks the toy pass")
+        time.sleep(self.config.sleep)  # lets workers of a distributed test interleave
         data = json.loads(Path(model.config.model_path).read_text())
         data.update(x=self.config.x, y=self.config.y)
         output_dir.mkdir(parents=True, exist_ok=True)
