@@ -187,6 +187,18 @@ def samples(files: RunFiles, limit: int = 5) -> list[dict]:
     return out
 
 
+def goal_lines(files: RunFiles) -> list[str]:
+    """One line per goal of the evaluator, checked on the output model's metrics."""
+    from .goals import check_goals
+
+    if not files.metrics:
+        return []
+    try:
+        return [r.describe() for r in check_goals(files.metrics, files.input_metrics, files.metric_configs)]
+    except UserError as exc:  # a relative goal without the input model's metrics
+        return [f"goals not checked: {exc}"]
+
+
 # -------------------------------------------------------------------- html
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
@@ -217,6 +229,8 @@ def render_html(files: RunFiles) -> str:
     header, rows = table_rows(files)
     parts.append("<h2>Metrics</h2>")
     parts.append(_table(header, rows, "metrics") if rows else "<p>No metrics were measured.</p>")
+    if goals := goal_lines(files):
+        parts.append("<h2>Goals</h2><ul id=goals>" + "".join(f"<li>{e(g)}</li>" for g in goals) + "</ul>")
     if files.nodes:
         parts.append("<h2>Passes</h2>")
         parts.append(_table(["step", "pass", "status", "duration (s)", "cache"],
@@ -266,8 +280,10 @@ def main(output_dir: str | Path) -> int:
     files = load(output_dir)
     header, rows = table_rows(files)
     print(format_table(header, rows) if rows else "no metrics in this run")
+    for line in goal_lines(files):
+        print(line)
     for x in samples(files, limit=3):
-        print(f"\n[{x['model']}] {x.get('prompt', '').strip()}\n  -> {x.get('answer', '').strip()!r}"
+        print(f"\n[{x['model']}] {' '.join(x.get('prompt', '').split())}\n  -> {x.get('answer', '').strip()!r}"
               + (f" (label: {x['label']})" if x.get("label") else ""))
     path = write_report(output_dir)
     print(f"\nreport: {path}", file=sys.stderr)

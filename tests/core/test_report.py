@@ -17,7 +17,8 @@ from modelpress.report_charts import nice_ticks
 
 METRICS = [
     {"name": "tone", "type": "accuracy", "data_config": "eval", "user_config": {},
-     "sub_types": [{"name": "accuracy", "priority": 1}]},
+     "sub_types": [{"name": "accuracy", "priority": 1, "higher_is_better": True,
+                    "goal": {"type": "min-improvement", "value": 0.5}}]},
     {"name": "latency", "type": "latency", "sub_types": [{"name": "avg"}, {"name": "p90"}]},
     {"name": "size", "type": "size_on_disk", "sub_types": [{"name": "bytes"}]},
 ]
@@ -114,7 +115,7 @@ def test_html_report_is_self_contained_with_charts(tmp_path):
     assert path == out / "report.html"
     assert not re.search(r"(src|href)=", text)  # nothing loaded from elsewhere
     page = parse(text)
-    assert {"metrics", "passes", "samples", "loss-lora", "pareto"} <= set(page.ids)
+    assert {"metrics", "goals", "passes", "samples", "loss-lora", "pareto"} <= set(page.ids)
     assert "0.81" in page.cells and "83.1 MB" in page.cells and "Text: I won <big>\nTone:" in page.cells
     assert "&lt;big&gt;" in text  # escaped
     assert len(page.points) == 2  # loss and eval_loss
@@ -131,6 +132,7 @@ def test_report_without_optional_files(tmp_path):
         (out / name).unlink()
     page = parse(report.write_report(out).read_text())
     assert "pareto" not in page.ids and "samples" not in page.ids
+    assert "goals not checked: tone-accuracy: goal min-improvement needs the input model's value" in report.goal_lines(report.load(out))[0]
     assert report.table_rows(report.load(out))[0] == ["metric", "after lora", "output model"]
 
 
@@ -139,6 +141,7 @@ def test_main_prints_table_and_rewrites_html(tmp_path, capsys):
     assert report.main(out) == 0
     printed = capsys.readouterr().out
     assert "tone-accuracy" in printed and "83.1 MB" in printed and "-> 'joy'" in printed
+    assert "tone-accuracy 0.79 >= 0.71 (min-improvement 0.5): met" in printed
     assert (out / "report.html").is_file()
     with pytest.raises(UserError, match="holds no run.json, footprints.json or metrics.json"):
         report.main(tmp_path / "cache")
