@@ -88,7 +88,9 @@ class HuggingfaceContainer(DataContainer):
         try:
             ds = datasets.load_dataset(name, cfg.get("subset"), split=split, **kwargs)
         except ValueError as exc:
-            if "split" in str(exc).lower() or "Unknown split" in str(exc):
+            if "corresponds to no data" in str(exc):
+                raise self._empty() from exc
+            if "split" in str(exc).lower():
                 raise UserError(f"{WHERE}.load_dataset_config.split: {exc}; use a split the data has, "
                                 f"e.g. 'train' or 'train[:70%]'") from exc
             raise
@@ -99,11 +101,14 @@ class HuggingfaceContainer(DataContainer):
         if self._rows is None:
             ds = self._load()
             if len(ds) == 0:
-                raise UserError(f"{WHERE}.load_dataset_config.split: split '{self.load_cfg.get('split')}' "
-                                f"of '{self.load_cfg['data_name']}' has no rows; check the slice and the data files")
+                raise self._empty()
             self._rows = ds.to_list()
             self._check_columns(list(ds.column_names))
         return self._rows
+
+    def _empty(self) -> UserError:
+        return UserError(f"{WHERE}.load_dataset_config.split: split '{self.load_cfg.get('split') or 'train'}' "
+                         f"of '{self.load_cfg['data_name']}' has no rows; check the slice and the data files")
 
     def _check_columns(self, columns: list[str]) -> None:
         wanted = []

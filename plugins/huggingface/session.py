@@ -39,10 +39,12 @@ class HfSession(InferenceSession):
 
         with torch.inference_mode():
             inputs = torch.tensor([list(ids)], device=self.device)
-            past = None
+            cache: dict = {}
             for _ in range(max_new_tokens):
-                out = self.model(input_ids=inputs, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self.model(input_ids=inputs, use_cache=True, **cache)
+                # transformers 5.x names the key/value cache "cache", earlier ones "past_key_values"
+                name = "cache" if "cache" in getattr(out, "__dataclass_fields__", {}) else "past_key_values"
+                cache = {name: getattr(out, name)}
                 token = int(out.logits[0, -1].argmax())
                 if token in self.eos_ids:
                     return
