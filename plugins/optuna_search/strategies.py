@@ -32,7 +32,7 @@ from .storage import create_study, load_study, open_storage
 log = logging.getLogger("modelpress")
 SURPLUS = "modelpress:surplus"
 STOP = "modelpress:stop"
-RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "worker", "footprints"}
+RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "state", "worker", "footprints"}
 PRIMITIVE = (type(None), bool, int, float, str)
 
 
@@ -184,13 +184,24 @@ class OptunaStrategy(SearchStrategy):
         # One attribute, one storage write: a shared database pays per write.
         live.set_user_attr(RECORD, _jsonable({"point": trial.get("point") or trial["params"],
                                               "metrics": trial.get("metrics"), "error": error,
-                                              "worker": trial.get("worker"),
+                                              "state": state, "worker": trial.get("worker"),
                                               "footprints": trial.get("footprints") or []}))
+        n = len(self.study.directions)
+        measured = list(values)[:n] if values else None
         if state == "COMPLETE":
-            n = len(self.study.directions)
-            self.study.tell(live, list(values)[:n] if values else [0.0] * n)
+            self.study.tell(live, measured or [0.0] * n)
+        elif state == "PRUNED" and measured and n > 1:
+            # A point that missed a goal was still measured: NSGA-II only learns
+            # from complete trials (the record keeps it pruned).
+            self.study.tell(live, measured)
+        elif state == "PRUNED":
+            if measured:
+                # TPE ranks pruned trials by their last reported value: without
+                # it, a search where most points miss the goal learns nothing.
+                live.report(measured[0], step=0)
+            self.study.tell(live, state=TrialState.PRUNED)
         else:
-            self.study.tell(live, state=TrialState.PRUNED if state == "PRUNED" else TrialState.FAIL)
+            self.study.tell(live, state=TrialState.FAIL)
 
     def stop(self) -> None:
         """Stop every worker of the study (goals met)."""
@@ -212,7 +223,7 @@ class OptunaStrategy(SearchStrategy):
                 "params": data.get("point") or decode_point(t.params),
                 "metrics": data.get("metrics"),
                 "error": data.get("error"),
-                "state": t.state.name,
+                "state": data.get("state") or t.state.name,
                 "footprints": data.get("footprints") or [],
                 "worker": data.get("worker"),
             })
