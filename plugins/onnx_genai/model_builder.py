@@ -209,13 +209,19 @@ def _source_folder(fields: Mapping[str, Any]) -> Path:
 
 
 def _from_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantise a GGUF checkpoint with transformers into a Hugging Face folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Dequantise a GGUF checkpoint with transformers into a plain fp32 Hugging Face folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     if not gguf.is_file():
         raise UserError(f"ModelBuilder: gguf_file {gguf} does not exist; fix the input model's gguf_file")
     log.info("ModelBuilder: converting %s to a Hugging Face folder", gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
+                                                 quantization_config=GgufConfig(dequantize=True))
+    # Every tensor is dense now; without this transformers refuses to save the model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     model.save_pretrained(target)
     del model
     AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(target)
