@@ -6,7 +6,6 @@ is in test_azureml_standin.py.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from modelpress import hookimpl
 from modelpress.components import ModelHandle
 from modelpress.errors import UserError
+from tests.plugins.azureml_standin.guard import sitecustomize as guard
 from modelpress.frozen import Config
 
 DATA = Path(__file__).parent / "azureml_standin" / "data"
@@ -35,17 +35,18 @@ class TestTypes:
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Any connection that leaves this machine fails the test."""
-    real = socket.create_connection
+def loopback_only():
+    """Any name lookup or connection from this process that leaves loopback fails the test."""
+    violations = []
 
-    def guarded(address, *args, **kwargs):
-        host = address[0]
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            pytest.fail(f"connection to {address} leaves loopback")
-        return real(address, *args, **kwargs)
+    def fail(message):
+        violations.append(message)
+        pytest.fail(message)  # a BaseException: SDK retry loops do not swallow it
 
-    monkeypatch.setattr(socket, "create_connection", guarded)
+    undo = guard.install(fail)
+    yield
+    undo()
+    assert violations == []
 
 
 @pytest.fixture

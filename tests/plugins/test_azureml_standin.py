@@ -7,14 +7,16 @@ the test (here) or is refused (in the commands the stand-in runs).
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
 from modelpress.errors import UserError
+from tests.plugins.azureml_standin.guard import sitecustomize as guard
 from tests.plugins.azureml_standin.fixture import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, standin_env
 from tests.plugins.azureml_standin.lora_reference import adapter_tensors, local_adapter, workflow, write_train_data
 
@@ -23,16 +25,18 @@ REGISTRY_MODEL = "azureml://registries/azureml-msr/models/microsoft/Phi-3-mini-4
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Any connection from this process that leaves loopback fails the test."""
-    real = socket.create_connection
+def loopback_only():
+    """Any name lookup or connection from this process that leaves loopback fails the test."""
+    violations = []
 
-    def guarded(address, *args, **kwargs):
-        if address[0] not in ("127.0.0.1", "localhost", "::1"):
-            pytest.fail(f"connection to {address} leaves loopback")
-        return real(address, *args, **kwargs)
+    def fail(message):
+        violations.append(message)
+        pytest.fail(message)  # a BaseException: SDK retry loops do not swallow it
 
-    monkeypatch.setattr(socket, "create_connection", guarded)
+    undo = guard.install(fail)
+    yield
+    undo()
+    assert violations == []
 
 
 def mlflow_layout(model: Path, folder: Path) -> Path:
@@ -164,3 +168,111 @@ def test_cancelled_job_is_one_line_user_error(standin, tiny_phi3, tmp_path):
     assert info.value.problems[0].startswith("Azure ML job ")
     assert info.value.problems[0].endswith("cancelled (" + info.value.problems[0].split("(")[1].split(")")[0]
                                            + "); the cache keeps the passes that finished, run again to resume")
+
+
+def seed_workflow(folder: Path, standin_url: str) -> Path:
+    """The brief's seed-azureml.json with its placeholders filled for the stand-in.
+
+    Changed, and only these: the "Your ..." placeholders (compute, image,
+    workspace, data path); the device (this machine has no GPU: cpu and the
+    CPU execution provider); training shortened to 2 steps of 256-token blocks.
+    """
+    seed = json.loads((DATA / "seed-azureml.json").read_text())
+    for system in seed["systems"].values():
+        system["config"].update(aml_compute="gpu-cluster", accelerators=["cpu"])
+        system["config"]["aml_docker_config"]["base_image"] = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
+    files = seed["data_configs"][0]["load_dataset_config"]["params"]["data_files"]["config"]
+    files["azureml_client"] = {"subscription_id": SUBSCRIPTION, "resource_group": RESOURCE_GROUP,
+                               "workspace_name": WORKSPACE}
+    files["relative_path"] = "phi3/train_data.json"
+    seed["data_configs"][0]["pre_process_data_config"]["params"]["source_max_len"] = 256
+    seed["passes"]["lora"]["config"]["training_args"]["max_steps"] = 2
+    seed["engine"]["execution_providers"] = ["CPUExecutionProvider"]
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DATA / "conda.yaml", folder / "conda.yaml")
+    path = folder / "seed-azureml.json"
+    path.write_text(json.dumps(seed, indent=2))
+    return path
+
+
+def upload_train_data(url: str) -> list[dict]:
+    """Rows with the seed template's columns, uploaded to the datastore through the stand-in."""
+    from azure.storage.blob import BlobClient
+
+    tones = ["joy", "fear", "sadness", "surprise"]
+    rows = [{"Question": f"What is the tone of: I cannot believe what happened {i}?", "Best Answer": tones[i % 4]}
+            for i in range(24)]
+    blob = BlobClient.from_blob_url(f"{url}/standinstore/azureml-blobstore/phi3/train_data.json")
+    blob.upload_blob("".join(json.dumps(r) + "\n" for r in rows).encode(), overwrite=True)
+    return rows
+
+
+@pytest.mark.slow
+def test_brief_seed_config_runs_on_the_standin(standin, tmp_path, caplog):
+    import modelpress
+
+    server, compute = standin
+    upload_train_data(server.url)
+    config = seed_workflow(tmp_path / "configs", server.url)
+    with caplog.at_level("INFO", logger="modelpress"):
+        result = modelpress.run(str(config))
+
+    no_standin_errors(server)
+    seed_jobs = [j["properties"] for j in server.jobs.values()
+                 if j["properties"]["computeId"].endswith("/computes/gpu-cluster")]
+    assert [j["tags"]["modelpress.step"] for j in seed_jobs] == ["lora", "merge_adapter_weights", "builder"]
+    assert all(j["status"] == "Completed" for j in seed_jobs)
+    # the registry model and the datastore file were job inputs, never downloaded by the host
+    lora = seed_jobs[0]
+    assert (lora["inputs"]["model_path"]["jobInputType"], lora["inputs"]["model_path"]["uri"]) == (
+        "custom_model", REGISTRY_MODEL)
+    assert lora["inputs"]["dataset_default_train_data_files"]["uri"].endswith(
+        "/datastores/workspaceblobstore/paths/phi3/train_data.json")
+    # hf_token: only the vault's address reached the job; no token was written anywhere
+    assert lora["environmentVariables"]["MODELPRESS_HF_TOKEN_VAULT"] == "https://kv-standin.vault.azure.net"
+    # on the stand-in compute the vault is out of reach: the job warns and goes on
+    streamed = "\n".join(r.getMessage() for r in caplog.records)
+    assert "hf_token: could not read secret 'hf-token' from https://kv-standin.vault.azure.net" in streamed
+    out = Path(result.output_dir)
+    assert result.output_model.name == "ONNXModel"
+    assert (Path(result.output_model.config["model_path"]) / "genai_config.json").is_file()
+    assert Path(result.output_model.config["model_path"]).is_relative_to(tmp_path)
+    assert out.is_relative_to(tmp_path)
+
+
+def test_hf_token_is_read_from_the_vault_and_never_printed(standin, monkeypatch, capsys, caplog):
+    import azure.identity
+
+    from modelpress.plugins.azureml import launch
+    from tests.plugins.azureml_standin.fixture import StaticToken
+
+    server, _ = standin
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda **kw: StaticToken())
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))  # urllib trusts the stand-in
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with caplog.at_level("DEBUG"):
+        launch.fetch_hf_token(server.url)
+    assert os.environ["HF_TOKEN"] == server.hf_token
+    assert server.vault_auth[-1] == "Bearer standin-token"
+    captured = capsys.readouterr()
+    assert server.hf_token not in captured.out + captured.err + caplog.text
+
+
+def test_evaluation_on_azureml_target(standin, tiny_phi3, tmp_path):
+    """``target: <AzureML system>``: the evaluation runs as a job on the compute too."""
+    import modelpress
+
+    server, _ = standin
+    before = set(server.jobs)
+    config = {"input_model": {"type": "HfModel", "model_path": str(tiny_phi3)},
+              "systems": {"aml": aml_system()}, "target": "aml", "passes": {},
+              "evaluators": {"size": {"metrics": [{"name": "size", "type": "size_on_disk",
+                                                   "sub_types": [{"name": "bytes"}]}]}},
+              "evaluator": "size", "evaluate_input_model": True,
+              "cache_dir": str(tmp_path / "cache"), "output_dir": str(tmp_path / "output")}
+    result = modelpress.run(config)
+    (job,) = [server.jobs[n]["properties"] for n in set(server.jobs) - before]
+    assert job["tags"]["modelpress.kind"] == "evaluation" and job["status"] == "Completed"
+    assert job["inputs"]["model_path"]["jobInputType"] == "uri_folder"  # the local model, uploaded
+    expected = sum(p.stat().st_size for p in tiny_phi3.rglob("*") if p.is_file())
+    assert result.input_metrics == {"size-bytes": float(expected)}

@@ -115,6 +115,7 @@ class StandInServer:
         self.errors: list[str] = []
         self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.standin = self
+        self.cert = Path(cert)  # clients trust this file
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)

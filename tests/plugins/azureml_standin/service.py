@@ -32,12 +32,17 @@ class StandIn(StandInServer):
         self.jobs: dict[str, dict] = {}
         self.run_details: dict[str, dict] = {}
         self.run_job = run_job
+        self.hf_token = "hf_standin_secret_value"
+        self.vault_auth: list[str] = []
         self.lock = threading.Lock()
 
     def arm_id(self, rel: str) -> str:
         return f"{self.ws_path}/{rel}"
 
     def route(self, method, path, query, body, headers):
+        if path == "/secrets/hf-token":  # a Key Vault holding the Hugging Face token
+            self.vault_auth.append(headers.get("Authorization", ""))
+            return 200, {}, json.dumps({"value": self.hf_token, "id": f"{self.url}/secrets/hf-token/1"})
         if path == "/discovery":  # every data-plane service of the workspace is this server
             return 200, {}, json.dumps({k: self.url for k in ("api", "catalog", "experimentation", "history",
                                                               "modelmanagement", "pipelines", "studio")})

@@ -1,14 +1,60 @@
-"""Test only: put on PYTHONPATH of the commands the stand-in runs, so that the
-"compute" process cannot reach anything but this machine either."""
+"""Test only: keep a process on this machine.
+
+Imported by the tests (``install(fail)``) and, as ``sitecustomize`` on the
+PYTHONPATH of the commands the stand-in runs, by the "compute" processes.
+Both name resolution and ``connect`` are checked, since urllib3 (under the
+Azure SDK) opens its sockets without ``socket.create_connection``.
+"""
+import ipaddress
 import socket
 
-_real_create_connection = socket.create_connection
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
-def _loopback_only(address, *args, **kwargs):
-    if address[0] not in ("127.0.0.1", "localhost", "::1"):
-        raise ConnectionRefusedError(f"stand-in compute: connection to {address[0]} refused (leaves loopback)")
-    return _real_create_connection(address, *args, **kwargs)
+def _is_loopback(host) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
-socket.create_connection = _loopback_only
+def install(fail):
+    """Make every non-loopback name lookup or connection call ``fail(message)`` (which raises).
+
+    Returns a function that undoes the patch.
+    """
+    real_getaddrinfo, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not _is_loopback(host.decode() if isinstance(host, bytes) else host):
+            fail(f"name lookup of {host!r} leaves loopback")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            fail(f"connection to {address[0]}:{address[1]} leaves loopback")
+
+    def connect(self, address):
+        check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        check(self, address)
+        return real_connect_ex(self, address)
+
+    socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex = getaddrinfo, connect, connect_ex
+
+    def undo():
+        socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex = real_getaddrinfo, real_connect, real_connect_ex
+
+    return undo
+
+
+def _refuse(message):
+    raise ConnectionRefusedError(f"stand-in compute: {message}")
+
+
+if __name__ == "sitecustomize":
+    install(_refuse)
