@@ -47,6 +47,7 @@ class InputCollector:
         self._resource_types = set(registry.names("resource"))
 
     def add(self, name: str, spec: dict, original: Any) -> str:
+        """Declare an input (a unique, valid name); return the marker that stands for it."""
         name = re.sub(r"[^A-Za-z0-9_]", "_", name)[:60] or "input"
         base, n = name, 1
         while name in self.inputs and self.inputs[name] != spec:
@@ -57,6 +58,7 @@ class InputCollector:
         return MARKER + name
 
     def is_resource(self, value: Any) -> bool:
+        """Whether ``value`` is a registered resource dict (``{"type": ..., "config": ...}``)."""
         return isinstance(value, Mapping) and value.get("type") in self._resource_types
 
     def model(self, handle: dict) -> dict:

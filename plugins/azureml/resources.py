@@ -13,7 +13,6 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from modelpress.components import Resource
 from modelpress.errors import UserError
@@ -31,7 +30,7 @@ class AzureResource(Resource):
     requires = REQUIRES
 
     def identity(self) -> dict:
-        # The workspace a resource lives in names it; credentials never enter the key.
+        """The resource's config and workspace; client settings (timeouts, auth) are left out."""
         data = thaw(self.config)
         client = data.pop("azureml_client", None) or {}
         where = {k: client[k] for k in ("subscription_id", "resource_group", "workspace_name") if client.get(k)}
@@ -46,6 +45,7 @@ class AzureResource(Resource):
         raise NotImplementedError
 
     def materialize(self, cache_dir: Path) -> Path:
+        """Download once under ``cache_dir`` (atomically); later calls return the same path."""
         digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
         root = Path(cache_dir) / "resources" / f"{self.name}-{digest}"
         done = root / "resource.json"
@@ -69,10 +69,13 @@ class AzureResource(Resource):
 
 
 def _model_folder(destination: Path, name: str) -> Path:
-    """The model folder inside a ``models.download`` destination (as registered:
-    an MLflow layout is resolved by the model type's ``model_file_format``)."""
-    inner = destination / name.split("/")[-1]
-    return inner if inner.is_dir() else destination
+    """The model folder ``models.download`` made: ``<destination>/<name>/<folder name>``
+    (as registered: an MLflow layout is the model type's ``model_file_format``)."""
+    folder = destination / name
+    if not folder.exists():
+        return destination
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
 
 
 class AzureMLRegistryModel(AzureResource):
@@ -119,9 +122,11 @@ class AzureMLDatastore(AzureResource):
 
     @property
     def is_file(self) -> bool:
+        """A relative path with a suffix (``train.json``) names a file, otherwise a folder."""
         return bool(Path(self.config["relative_path"]).suffix)
 
     def uri(self) -> str:
+        """The ``azureml://`` URI (long form when the workspace is known)."""
         c = self.config
         ws = dict(c.get("azureml_client") or {})
         rel = str(c["relative_path"]).strip("/")

@@ -58,6 +58,7 @@ class AzureML(System):
     _compute_checked = False
 
     def accelerators(self) -> list[Accelerator]:
+        """Olive's ``accelerators`` forms, as for the local system."""
         found = []
         for item in self.config.get("accelerators") or ["cpu"]:
             item = {"device": item} if isinstance(item, str) else item
@@ -68,6 +69,7 @@ class AzureML(System):
 
     @property
     def client_config(self) -> dict:
+        """The system's ``azureml_client`` block ({} when absent: environment or config.json)."""
         return dict(self.config.get("azureml_client") or {})
 
     @property

@@ -276,3 +276,30 @@ def test_evaluation_on_azureml_target(standin, tiny_phi3, tmp_path):
     assert job["inputs"]["model_path"]["jobInputType"] == "uri_folder"  # the local model, uploaded
     expected = sum(p.stat().st_size for p in tiny_phi3.rglob("*") if p.is_file())
     assert result.input_metrics == {"size-bytes": float(expected)}
+
+
+def test_resources_download_once_into_the_cache(standin, tmp_path):
+    """Where the host does not mount them, resources are downloaded through the SDK, once."""
+    from modelpress.plugins.azureml.resources import AzureMLDatastore, AzureMLModel
+    from tests.plugins.azureml_standin.server import CONTAINER
+
+    server, _ = standin
+    rows = upload_train_data(server.url)
+    client = {"subscription_id": SUBSCRIPTION, "resource_group": RESOURCE_GROUP, "workspace_name": WORKSPACE}
+    data = AzureMLDatastore({"azureml_client": client, "datastore_name": "workspaceblobstore",
+                             "relative_path": "phi3/train_data.json"})
+    path = data.materialize(tmp_path / "cache")
+    assert path.name == "train_data.json"
+    assert [json.loads(line) for line in path.read_text().splitlines()] == rows
+    seen = len(server.requests)
+    assert data.materialize(tmp_path / "cache") == path and len(server.requests) == seen  # no second download
+
+    # a workspace model: its asset names a datastore folder
+    server.blobs.put(CONTAINER, "models/tone/3/config.json", b'{"model_type": "phi3"}')
+    server.assets["models/tone/versions/3"] = {
+        "id": server.arm_id("models/tone/versions/3"), "name": "3",
+        "properties": {"modelUri": f"azureml://subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/workspaces/"
+                                   f"{WORKSPACE}/datastores/workspaceblobstore/paths/models/tone/3",
+                       "modelType": "custom_model", "flavors": {}}}
+    model = AzureMLModel({"azureml_client": client, "name": "tone", "version": 3}).materialize(tmp_path / "cache")
+    assert json.loads((model / "config.json").read_text()) == {"model_type": "phi3"}
