@@ -178,6 +178,35 @@ def test_runner_that_dies_without_result_is_reported(second_env, plugin_dir, tmp
     assert result["error"]["log_tail"].endswith("about to die")
 
 
+
+class QuietEnvPlugin:
+    """A third-party system built on PythonEnvironment, registered through the hook."""
+
+    from modelpress import hookimpl
+
+    class QuietEnv(PythonEnvironment):
+        name = "QuietEnv"
+
+        def environment(self):
+            return {**super().environment(), "ENVTEST_FLAG": "quiet"}
+
+    @staticmethod
+    @hookimpl
+    def register_systems(register):
+        register(QuietEnvPlugin.QuietEnv)
+
+
+def test_a_registered_system_subclass_runs_jobs(second_env, plugin_dir, tmp_path, register_plugin):
+    registry = register_plugin(QuietEnvPlugin, "quiet-env")
+    assert registry.names("system") == ["AzureML", "LocalSystem", "PythonEnvironment", "QuietEnv"]
+    quiet = registry.create_system({"type": "QuietEnv", "python_environment_path": str(second_env),
+                                    "environment_variables": {"PYTHONPATH": str(plugin_dir),
+                                                              "MODELPRESS_DISABLE_PLUGIN_AUTOLOAD": "0"}}, None)
+    job = {"kind": "pass", "step": "where", "pass": {"type": "EnvTestWhereAmI"},
+           "model": folder_model(tmp_path), "data_configs": {}, "log_level": 20}
+    assert "error" not in quiet.run_job(job, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "model" / "where.json").read_text())["flag"] == "quiet"
+
 @pytest.mark.slow
 def test_lora_in_second_env_gives_the_local_adapter(second_env, tiny_phi3, tmp_path):
     """The acceptance run: the LoRA pass on the tiny Phi-3, with the engine's
