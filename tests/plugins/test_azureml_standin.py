@@ -59,6 +59,13 @@ def standin(tmp_path_factory, tiny_phi3):
         yield server, compute
 
 
+@pytest.fixture(scope="module")
+def aml_work(tmp_path_factory) -> dict:
+    """Training data and a cache shared by the tests that chain onto the LoRA run."""
+    root = tmp_path_factory.mktemp("aml-work")
+    return {"data": write_train_data(root / "data"), "cache": root / "cache"}
+
+
 def aml_system(**extra) -> dict:
     return {"type": "AzureML", "aml_compute": "cpu-cluster",
             "aml_docker_config": {"base_image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
@@ -70,14 +77,15 @@ def no_standin_errors(server):
 
 
 @pytest.mark.slow
-def test_lora_on_azureml_gives_the_local_adapter(standin, tiny_phi3, tmp_path):
+def test_lora_on_azureml_gives_the_local_adapter(standin, aml_work, tiny_phi3, tmp_path):
     import torch
 
     import modelpress
 
     server, _ = standin
-    data = write_train_data(tmp_path / "data")
-    result = modelpress.run(workflow(tiny_phi3, str(data), work=tmp_path, host="aml", systems={"aml": aml_system()}))
+    config = workflow(tiny_phi3, str(aml_work["data"]), work=tmp_path, host="aml", systems={"aml": aml_system()})
+    config["cache_dir"] = str(aml_work["cache"])
+    result = modelpress.run(config)
 
     no_standin_errors(server)
     handle = result.output_model.to_json()
@@ -151,23 +159,28 @@ def test_failed_job_shows_remote_error_and_log_tail(standin, tiny_phi3, tmp_path
     assert [p for p in (tmp_path / "cache").rglob("result.json") if "tmp" not in p.relative_to(tmp_path).parts] == []
 
 
-def test_cancelled_job_is_one_line_user_error(standin, tiny_phi3, tmp_path):
+def test_cancelled_job_is_one_line_user_error_and_cache_keeps_finished_passes(standin, aml_work, tiny_phi3,
+                                                                              tmp_path):
     import modelpress
 
     server, compute = standin
-    data = write_train_data(tmp_path / "data")
-    config = workflow(tiny_phi3, str(data), work=tmp_path, host="aml", systems={"aml": aml_system()})
-    config["passes"]["lora"]["r"] = 2  # a new cache key
-    compute.cancel_on_start.add("lora")
+    config = workflow(tiny_phi3, str(aml_work["data"]), work=tmp_path, host="aml", systems={"aml": aml_system()})
+    config["cache_dir"] = str(aml_work["cache"])
+    modelpress.run(config)  # the LoRA pass: a cache hit when the LoRA test ran before
+    config["passes"]["merge"] = {"type": "MergeAdapterWeights"}
+    before = set(server.jobs)
+    compute.cancel_on_start.add("merge")  # someone cancels the merge job in the studio
     try:
         with pytest.raises(UserError) as info:
             modelpress.run(config)
     finally:
         compute.cancel_on_start.clear()
-    assert len(info.value.problems) == 1
-    assert info.value.problems[0].startswith("Azure ML job ")
-    assert info.value.problems[0].endswith("cancelled (" + info.value.problems[0].split("(")[1].split(")")[0]
-                                           + "); the cache keeps the passes that finished, run again to resume")
+    (line,) = info.value.problems
+    assert re.fullmatch(r"Azure ML job \w+: cancelled \(https://127\.0\.0\.1:\d+/studio/\w+\); the cache keeps "
+                        r"the passes that finished, run again to resume", line), line
+    # only the merge was submitted: the finished LoRA pass came from the cache, and is still there
+    assert [server.jobs[n]["properties"]["tags"]["modelpress.step"] for n in set(server.jobs) - before] == ["merge"]
+    assert list(Path(aml_work["cache"]).rglob("adapter_model.safetensors"))
 
 
 def seed_workflow(folder: Path, standin_url: str) -> Path:
