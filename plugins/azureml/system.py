@@ -153,7 +153,7 @@ class AzureML(System):
         try:
             self._call("download", lambda: self.client.jobs.download(
                 name, download_path=str(download), output_name=OUTPUT_NAME))
-        except Exception as exc:  # a failed job may have written nothing
+        except Exception as exc:  # a failed job may have written nothing; the caller reports it
             log.debug("no output for %s: %s", name, exc)
             return {}
         files = download / "named-outputs" / OUTPUT_NAME
@@ -170,6 +170,10 @@ class AzureML(System):
     def _failure(self, name: str, status: str, final, result: dict, logs: Path) -> dict:
         """The error result of a failed job, with the tail of its log."""
         error = dict(result.get("error") or {})
+        if not error and status == "Completed":
+            error = {"type": "AzureMLJobFailed", "user_error": False,
+                     "message": f"Azure ML job {name} completed but its output '{OUTPUT_NAME}' holds no "
+                                f"{RESULT_FILE} (was the command changed?); see {final.studio_url}"}
         if not error:
             detail = ""
             err = getattr(final, "error", None) or (getattr(final, "properties", None) or {}).get("error")
