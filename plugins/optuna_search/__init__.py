@@ -10,7 +10,7 @@ from modelpress import hookimpl
 @hookimpl
 def register_search_strategies(register):
     """Register the Optuna-backed strategies."""
-    from .strategies import STRATEGIES
+    from .samplers import STRATEGIES
 
     for cls in STRATEGIES:
         register(cls)

@@ -1,4 +1,4 @@
-"""Search strategies on an Optuna study: exhaustive, random, tpe, nsga2.
+"""The base of the search strategies on an Optuna study (see ``samplers``).
 
 Each strategy is an ask/tell :class:`~modelpress.components.SearchStrategy`
 whose state lives in an Optuna study, so any number of processes sharing the
@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from modelpress.components import SearchStrategy, SubMetric
 from modelpress.errors import ConfigError
-from modelpress.search_space import SearchSpace, candidates, decode_point
+from modelpress.search_space import SearchSpace, decode_point
 
 from .storage import create_study, load_study, open_storage
 
@@ -36,7 +36,7 @@ RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "state", 
 PRIMITIVE = (type(None), bool, int, float, str)
 
 
-def _encode(choices: Sequence[Any]) -> tuple[list, dict]:
+def encode_choices(choices: Sequence[Any]) -> tuple[list, dict]:
     """Optuna categorical choices (primitives only) and the way back."""
     if all(isinstance(c, PRIMITIVE) for c in choices):
         return list(choices), {c: c for c in choices if not isinstance(c, float) or not math.isnan(c)}
@@ -65,6 +65,7 @@ class OptunaStrategy(SearchStrategy):
         super().__init__(config, space, objectives)
         self.limit = self._limit()
         self._live: dict[int, Any] = {}
+        self._done = False
         if study is None:
             storage = open_storage(config.get("storage"))
             study = load_study(storage, self.study_name, self.make_sampler(), float(config.get("wait_s", 60)),
@@ -133,16 +134,17 @@ class OptunaStrategy(SearchStrategy):
         """The next trial, or None when the study is done or stopped."""
         from optuna.trial import TrialState
 
-        if self.stopped():
+        # Only a goal met sets the stop flag: skip the read when none can.
+        if self._done or (self.config.get("stop_when_goals_met") and self.stopped()):
             return None
-        if self.limit is not None:
-            trials = self.study.get_trials(deepcopy=False)
-            if len(trials) >= self.limit and not any(t.state == TrialState.WAITING for t in trials):
-                return None
+        # No count before asking: it costs a read of every trial per trial on
+        # a shared database; a number past the limit says the same, at the
+        # price of one hidden surplus trial per worker.
         trial = self.study.ask()
         if self.limit is not None and trial.number >= self.limit:
             trial.set_user_attr(SURPLUS, True)
             self.study.tell(trial, state=TrialState.PRUNED)
+            self._done = True
             return None
         params = self._suggest(trial)
         self._live[trial.number] = trial
@@ -157,7 +159,7 @@ class OptunaStrategy(SearchStrategy):
             spec, case = resolved
             name = self.space.sampler_name(param, case)
             if "choices" in spec:
-                encoded, back = _encode(spec["choices"])
+                encoded, back = encode_choices(spec["choices"])
                 point[param.key] = back[trial.suggest_categorical(name, encoded)]
             elif spec["type"] == "int":
                 point[param.key] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]),
@@ -261,94 +263,3 @@ def _sampler_params(space: SearchSpace, point: Mapping[str, Any]) -> dict:
             value = json.dumps(value, sort_keys=True)
         out[space.sampler_name(param, case)] = value
     return out
-
-
-class Exhaustive(OptunaStrategy):
-    """Every point of the grid once (ranges need a ``step`` unless integer)."""
-
-    name = "exhaustive"
-    aliases = ("grid",)
-    schema = "search_strategies/exhaustive.json"
-    enumerates = True
-
-    def make_sampler(self) -> Any:
-        import optuna
-
-        conditional = any("depends_on" in p.spec or p.alternative is not None for p in self.space.params)
-        if conditional or not self.space.params:
-            # Every point is enqueued, so the sampler never picks one; Optuna's
-            # grid samplers cannot describe a conditional space.
-            return optuna.samplers.RandomSampler(seed=self.seed)
-        grid = {}
-        for p in self.space.params:
-            values = candidates(p.spec) or []
-            grid[p.key] = _encode(values)[0] if "choices" in p.spec else values
-        return _queued_grid(grid, self.seed)
-
-
-def _queued_grid(grid: dict, seed: int | None) -> Any:
-    """A GridSampler that leaves stopping to the strategy.
-
-    GridSampler calls ``Study.stop()`` once it sees the grid covered, which
-    Optuna allows only inside ``Study.optimize``; with ask/tell the strategy
-    enforces the limit itself (on the trial number).
-    """
-    import optuna
-
-    class QueuedGridSampler(optuna.samplers.GridSampler):
-        def after_trial(self, study, trial, state, values):
-            pass
-
-    return QueuedGridSampler(grid, seed=seed)
-
-
-class Random(OptunaStrategy):
-    """Independent uniform draws (``seed`` makes them repeatable)."""
-
-    name = "random"
-    schema = "search_strategies/random.json"
-
-    def make_sampler(self) -> Any:
-        import optuna
-
-        return optuna.samplers.RandomSampler(seed=self.seed)
-
-
-class TPE(OptunaStrategy):
-    """Tree-structured Parzen estimator on the top-priority objective."""
-
-    name = "tpe"
-    aliases = ("TPESampler",)
-    schema = "search_strategies/tpe.json"
-    needs_objectives = True
-
-    def make_sampler(self) -> Any:
-        import optuna
-
-        return optuna.samplers.TPESampler(
-            seed=self.seed, n_startup_trials=int(self.config.get("n_startup_trials", 10)),
-            multivariate=bool(self.config.get("multivariate", False)),
-            # Workers sharing a study should not propose the point another is running.
-            constant_liar=bool(self.config.get("constant_liar", True)))
-
-
-class NSGA2(OptunaStrategy):
-    """NSGA-II on every objective at once (the Pareto front is the answer)."""
-
-    name = "nsga2"
-    aliases = ("nsgaii", "NSGAIISampler")
-    schema = "search_strategies/nsga2.json"
-    multi_objective = True
-    needs_objectives = True
-
-    def make_sampler(self) -> Any:
-        import optuna
-
-        cfg = self.config
-        return optuna.samplers.NSGAIISampler(
-            seed=self.seed, population_size=int(cfg.get("population_size", 50)),
-            mutation_prob=cfg.get("mutation_prob"), crossover_prob=float(cfg.get("crossover_prob", 0.9)),
-            swapping_prob=float(cfg.get("swapping_prob", 0.5)))
-
-
-STRATEGIES = (Exhaustive, Random, TPE, NSGA2)
