@@ -109,14 +109,19 @@ def test_negative_log_likelihood_matches_pytorch(build, lora):
         assert session.negative_log_likelihood([PROMPT], max_length=3)[0][1] == 2
 
 
-def test_layers_as_wide_as_the_vocabulary_build_correctly(build, tmp_path_factory):
-    # The builder takes any Linear with vocab_size outputs for the LM head; here
-    # gate_up_proj (2 x intermediate 256) is as wide as the 512-token vocabulary.
-    from transformers import AutoModelForCausalLM
-
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    """A tiny Phi-3 whose gate_up_proj (2 x intermediate 256) is as wide as its 512-token vocabulary."""
     from modelpress.testing import build_tiny_phi3
 
-    folder = build_tiny_phi3(tmp_path_factory.mktemp("wide"), hidden_size=128, vocab_size=512)
+    return build_tiny_phi3(tmp_path_factory.mktemp("wide"), hidden_size=128, vocab_size=512)
+
+
+def test_layers_as_wide_as_the_vocabulary_build_correctly(build, wide):
+    # The builder takes any Linear with vocab_size outputs for the LM head.
+    from transformers import AutoModelForCausalLM
+
+    folder = wide
     model = AutoModelForCausalLM.from_pretrained(folder)
     assert 2 * model.config.intermediate_size == model.config.vocab_size
     ids = [5, 40, 77, 123, 300]
@@ -124,6 +129,13 @@ def test_layers_as_wide_as_the_vocabulary_build_correctly(build, tmp_path_factor
         expected = model(torch.tensor([ids])).logits[0].numpy()
     handle = build("fp32-wide", {"model_path": str(folder)}, precision="fp32")
     assert np.abs(logits_of(handle, ids) - expected).max() < 1e-4
+
+
+def test_without_the_correction_such_models_are_refused(wide):
+    from modelpress.plugins.onnx_genai.model_builder import _check_lm_head
+
+    with pytest.raises(UserError, match="gate_up_proj has 512 outputs, as many as the vocabulary"):
+        _check_lm_head(wide)
 
 
 def test_int4_builds_and_generates(build, tiny_phi3, lora):
