@@ -161,8 +161,6 @@ class ModelBuilder(Pass):
         return [f"{key}={_option_text(value)}" for key, value in options.items()]
 
     def _build(self, source: Path, output_dir: Path, provider: str, cache: Path, adapter: str | None) -> None:
-        from onnxruntime_genai.models.builder import create_model, parse_extra_options
-
         from .builder_patches import keep_lora_unquantized, lm_head_by_identity
 
         precision = self.config["precision"]
@@ -171,6 +169,8 @@ class ModelBuilder(Pass):
         log.info("ModelBuilder: %s %s build of %s", precision, provider, source)
         with _quiet_builder(), lm_head_by_identity() as head_fixed, \
                 (keep_lora_unquantized() if keep_lora else contextlib.nullcontext()):
+            from onnxruntime_genai.models.builder import create_model, parse_extra_options
+
             if not head_fixed:
                 _check_lm_head(source)
             try:
@@ -184,7 +184,13 @@ class ModelBuilder(Pass):
 
 @contextlib.contextmanager
 def _quiet_builder():
-    """Route the builder's prints and progress bars to the log."""
+    """Route the builder's prints and progress bars to the log; keep the process's logging setup.
+
+    Importing the builder configures the root logger (a stderr handler at
+    INFO), which would make every library chatty for the rest of the run.
+    """
+    root = logging.getLogger()
+    root_level, root_handlers = root.level, list(root.handlers)
     quantizer = logging.getLogger("onnxruntime.quantization")
     level = quantizer.level
     quantizer.setLevel(logging.WARNING)
@@ -194,6 +200,8 @@ def _quiet_builder():
             yield
     finally:
         quantizer.setLevel(level)
+        root.setLevel(root_level)
+        root.handlers[:] = root_handlers
         for line in re.split(r"[\r\n]+", out.getvalue() + "\n" + err.getvalue()):
             if line.strip():
                 warn = "WARNING" in line or "Warning" in line

@@ -92,3 +92,15 @@ def test_importing_the_plugin_stays_light():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_building_leaves_the_process_logging_setup_alone():
+    # Importing onnxruntime-genai's builder installs a root handler at INFO.
+    code = ("import logging; from modelpress.plugins.onnx_genai.model_builder import _quiet_builder\n"
+            "before = (logging.getLogger().level, list(logging.getLogger().handlers))\n"
+            "with _quiet_builder():\n"
+            "    import onnxruntime_genai.models.builder\n"
+            "    inside = (logging.getLogger().level, list(logging.getLogger().handlers))\n"
+            "print(inside != before, (logging.getLogger().level, list(logging.getLogger().handlers)) == before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
