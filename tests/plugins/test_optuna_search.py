@@ -224,3 +224,18 @@ def test_shared_storage_is_prepared_once_and_resumed(tmp_path, registry, kind):
     assert all(t["state"] == "COMPLETE" for t in second.trials)
     points = [(t["params"]["q.x"], t["params"]["q.y"]) for t in second.trials]
     assert sorted(points) == sorted(itertools.product(XS, YS))
+
+
+def test_goal_missing_trials_still_teach_the_sampler(tmp_path, registry):
+    from modelpress.plugins.optuna_search.storage import open_storage
+
+    subs = [{"name": "score", "priority": 1, "goal": {"type": "threshold", "value": 1.0}}]  # never met
+    strategy = {"sampler": "tpe", "max_samples": 5, "seed": 0, "storage": "s.journal", "study_name": "g"}
+    result, _ = search(tmp_path, registry, strategy, sub_types=subs)
+    assert [t["state"] for t in result.trials] == ["PRUNED"] * 5
+    import optuna
+
+    study = optuna.load_study(study_name="g", storage=open_storage(str(tmp_path / "s.journal")))
+    pruned = [t for t in study.trials if not t.user_attrs.get("modelpress:surplus")]
+    # TPE ranks pruned trials by their reported value: it is the measured score
+    assert [t.intermediate_values[0] for t in pruned] == [t["metrics"]["toy-score"] for t in result.trials]

@@ -91,3 +91,15 @@ def test_lora_rank_search_on_the_tiny_phi3(tmp_path, plugin_registry, tiny_phi3)
     assert (tmp_path / "output" / "candidates" / "model-2").is_dir()
     adapter = json.loads((tmp_path / "output" / "model.json").read_text())
     assert adapter.get("adapter_path")
+
+
+def test_conditional_candidates_through_the_config(tmp_path, registry):
+    passes = {"q": {"type": "Quadratic", "x": [1, 2, 3],
+                    "y": {"search": {"depends_on": "x", "cases": {"1": [0.0], "3": [0.25, 0.5]}}}}}
+    result, _, nodes = run(tmp_path, passes, {"sampler": "exhaustive"})
+    assert sorted(json.dumps(t["params"], sort_keys=True) for t in result.search.trials) == sorted(
+        json.dumps(p, sort_keys=True) for p in [{"q.x": 1, "q.y": 0.0}, {"q.x": 2}, {"q.x": 3, "q.y": 0.25},
+                                                 {"q.x": 3, "q.y": 0.5}])
+    configs = {n["trial"]: n["config"] for n in nodes}
+    assert all(c.get("y", 0.0) == 0.0 for t, c in configs.items() if c["x"] == 2)  # inactive: the default
+    assert result.search.best[0].point == {"q.x": 3, "q.y": 0.5}
