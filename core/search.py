@@ -196,12 +196,23 @@ class _Search:
 
     # -- phases ----------------------------------------------------------------
 
-    def strategy(self, step: str | None, space: SearchSpace):
-        config = Config(_phase_config(self.cfg, step, self.worker))
+    def strategies(self, phases: list) -> list:
+        """One strategy per phase. Not a worker: create every phase's study now,
+        so workers never wait for a later phase's study to appear."""
         prepare = getattr(self.cls, "prepare", None)
-        if prepare is not None and not self.worker:
-            return prepare(config, space, self.objectives)
-        return self.cls(config, space, self.objectives)
+        made = []
+        for step, space in phases:
+            config = Config(_phase_config(self.cfg, step, self.worker))
+            if prepare is not None and not self.worker:
+                made.append(prepare(config, space, self.objectives))
+            else:
+                made.append(None)  # joined when its phase starts: the study may come later
+        return made
+
+    def strategy(self, step: str | None, space: SearchSpace, prepared: Any = None):
+        if prepared is not None:
+            return prepared
+        return self.cls(Config(_phase_config(self.cfg, step, self.worker)), space, self.objectives)
 
     def out_of_budget(self) -> bool:
         max_time = self.cfg.get("max_time")
@@ -210,9 +221,10 @@ class _Search:
             return True
         return self.max_trials is not None and self.ran >= self.max_trials
 
-    def run_phase(self, step: str | None, space: SearchSpace, fixed: dict, offset: int) -> tuple[list[dict], bool]:
+    def run_phase(self, step: str | None, space: SearchSpace, fixed: dict, offset: int,
+                  prepared: Any = None) -> tuple[list[dict], bool]:
         """Run trials of one phase until the strategy is done; returns (records, stop)."""
-        strategy = self.strategy(step, space)
+        strategy = self.strategy(step, space, prepared)
         local_records = []
         while not self.out_of_budget():
             trial = strategy.ask()
@@ -248,12 +260,13 @@ class _Search:
         records: list[dict] = []
         fixed: dict = {}
         phases = _phases(self.cfg, self.space)
-        for i, (step, sub) in enumerate(phases):
+        prepared = self.strategies(phases)
+        for (step, sub), strategy in zip(phases, prepared):
             later = {k: v for k, v in self.space.default_point().items()
                      if step is not None and k not in sub.keys and k not in fixed}
             phase_fixed = {**later, **fixed}
             offset = (records[-1]["number"] + 1) if records else 0
-            phase_records, stop = self.run_phase(step, sub, phase_fixed, offset)
+            phase_records, stop = self.run_phase(step, sub, phase_fixed, offset, strategy)
             records += phase_records
             if step is not None:
                 best = rank(phase_records, self.objectives)
