@@ -9,6 +9,7 @@ chain of keys is known before anything runs (``--dry-run``).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from .cache import Cache, library_version, stable_hash
 from .components import Accelerator, ModelHandle, RunContext
 from .errors import ConfigError, PassFailed, UserError
 from .frozen import Config
+from .resources import has_resource, materialize
 from .runner import relocate
 
 log = logging.getLogger("modelpress")
@@ -123,10 +125,21 @@ class Engine:
         names = sorted(_data_config_refs(config, cls.get_schema()))
         out = []
         for name in names:
-            data_config = self.materialize(self.workflow.data_configs[name])
-            container = self.registry.create_data_container(data_config, self.context)
-            out.append([name, stable_hash(data_config), self.cache.paths_digest(container.files())])
+            out.append(self.data_digest(name))
         return out
+
+    def data_digest(self, name: str) -> list:
+        """[name, config hash, content digests] of one data config.
+
+        A host that mounts remote resources needs no download to key them:
+        the resource's identity (in the config) names its content.
+        """
+        data_config = self.workflow.data_configs[name]
+        if self.host_mounts_resources and has_resource(data_config, self.registry):
+            return [name, stable_hash(data_config), []]
+        data_config = self.materialize(data_config)
+        container = self.registry.create_data_container(data_config, self.context)
+        return [name, stable_hash(data_config), self.cache.paths_digest(container.files())]
 
     def pass_key(self, input_id: str, config: dict) -> str:
         cls = self.registry.get("pass", config["type"]).cls
@@ -149,17 +162,7 @@ class Engine:
 
     def materialize(self, data: Any) -> Any:
         """Replace registered remote resources inside ``data`` by local paths."""
-        if isinstance(data, dict):
-            kind = data.get("type")
-            if isinstance(kind, str) and "config" in data and self.registry.canonical_name("resource", kind):
-                resource = self.registry.get("resource", kind).cls(data["config"])
-                key = stable_hash(resource.identity())
-                with self.cache.lock(f"resource-{key}"):
-                    return str(resource.materialize(self.cache.resource_dir(key)))
-            return {k: self.materialize(v) for k, v in data.items()}
-        if isinstance(data, list):
-            return [self.materialize(v) for v in data]
-        return data
+        return materialize(data, self.registry, self.cache)
 
     def _job(self, kind: str, model: ModelHandle, **extra) -> dict:
         data_configs = self.workflow.data_configs
@@ -187,8 +190,10 @@ class Engine:
                     node.update(status="failed", error=result["error"]["message"],
                                 duration_s=round(time.perf_counter() - start, 3), cache_hit=False)
                     if result["error"].get("user_error"):
+                        shutil.rmtree(work, ignore_errors=True)
                         raise UserError(f"passes.{step}: {result['error']['message']}")
-                    raise PassFailed(step, result["error"]["message"], result["error"].get("traceback", ""))
+                    shutil.rmtree(work, ignore_errors=True)  # nothing of a failed pass is kept
+                    raise PassFailed(step, result["error"]["message"], _log_tail(result["error"]))
                 entry = self.cache.commit_pass(key, work)
                 result = self.cache.get_pass(key) or {**result, "entry_dir": str(entry)}
             else:
@@ -208,11 +213,7 @@ class Engine:
             return None
         metrics = wf.evaluators[wf.evaluator]["metrics"]
         data_names = sorted({m["data_config"] for m in metrics if m.get("data_config")})
-        data = []
-        for name in data_names:
-            data_config = self.materialize(wf.data_configs[name])
-            container = self.registry.create_data_container(data_config, self.context)
-            data.append([name, stable_hash(data_config), self.cache.paths_digest(container.files())])
+        data = [self.data_digest(name) for name in data_names]
         key = stable_hash({"model": model_id, "metrics": metrics, "data": data,
                            "accelerator": self.target_accelerator.to_json()})
         with self.cache.lock(f"eval-{key}"):
@@ -226,7 +227,7 @@ class Engine:
             if "error" in result:
                 if result["error"].get("user_error"):
                     raise UserError(f"evaluators.{wf.evaluator}: {result['error']['message']}")
-                raise PassFailed("evaluation", result["error"]["message"], result["error"].get("traceback", ""))
+                raise PassFailed("evaluation", result["error"]["message"], _log_tail(result["error"]))
             self.cache.put_evaluation(key, result["metrics"])
             return result["metrics"]
 
@@ -280,6 +281,11 @@ class Engine:
             search, best = None, self.run_point(None)
             footprints = best.footprints
         return write_outputs(self, best, footprints, input_metrics, search)
+
+
+def _log_tail(error: dict) -> str:
+    """What a remote system logged before failing, else the local traceback."""
+    return error.get("log_tail") or error.get("traceback", "")
 
 
 def _data_config_refs(config: dict, schema: dict) -> set[str]:

@@ -70,11 +70,44 @@ class _Migration:
                     self.pass_data_configs(cfg, entry, path, name)
         if isinstance(cfg.get("search_strategy"), dict):
             self.search_strategy(cfg["search_strategy"])
+        if isinstance(cfg.get("azureml_client"), dict):
+            self.share_azureml_client(cfg)
         if self.problems:
             raise ConfigError(self.problems)
         return cfg, self.notes
 
     # -- workflow level ------------------------------------------------------
+
+    def share_azureml_client(self, cfg: dict) -> None:
+        """Olive's top-level ``azureml_client`` reaches every component that takes one."""
+        client = cfg["azureml_client"]
+
+        def wants(kind: str, entry: dict) -> bool:
+            reg_name = self.registry.canonical_name(kind, entry.get("type")) if isinstance(entry.get("type"), str) else None
+            if reg_name is None or "azureml_client" in entry:
+                return False
+            props = self.registry.get(kind, reg_name).cls.get_schema().get("properties", {})
+            return "azureml_client" in props
+
+        for name, system in _items(cfg.get("systems")):
+            if wants("system", system):
+                system["azureml_client"] = copy.deepcopy(client)
+                self.notes.append(f"systems.{name}.azureml_client: copied from the top-level azureml_client")
+
+        def visit(value: Any, path: str) -> None:
+            if isinstance(value, dict):
+                if isinstance(value.get("config"), dict) and wants("resource", {"type": value.get("type"),
+                                                                               **value["config"]}):
+                    value["config"]["azureml_client"] = copy.deepcopy(client)
+                    self.notes.append(f"{path}.config.azureml_client: copied from the top-level azureml_client")
+                for key, sub in value.items():
+                    visit(sub, f"{path}.{key}")
+            elif isinstance(value, list):
+                for i, sub in enumerate(value):
+                    visit(sub, f"{path}[{i}]")
+
+        visit(cfg.get("input_model"), "input_model")
+        visit(cfg.get("data_configs"), "data_configs")
 
     def lift_engine(self, cfg: dict) -> None:
         """Move Olive's ``engine`` keys to the top level."""
