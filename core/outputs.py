@@ -70,7 +70,8 @@ def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics:
     handle = publish_model(engine, best, out / "model")
     for rank, other in enumerate(search.best[1:] if search else [], start=2):
         publish_model(engine, other, out / "candidates" / f"model-{rank}")
-    write_json(out / "footprints.json", {"nodes": footprints})
+    trials = {"trials": search.trials, "pareto": search.pareto} if search else {}
+    write_json(out / "footprints.json", {"nodes": footprints, **trials})
     if best.metrics is not None:
         write_json(out / "metrics.json", best.metrics)
     if input_metrics is not None:
