@@ -308,7 +308,17 @@ class SearchStrategy(Component):
 
     ``ask()`` returns a trial (``{"number": int, "params": {...}}``) or None
     when the search is over; ``tell(trial, values, error)`` reports the
-    objective values (None and an error message for a failed trial).
+    objective values (None and an error message for a failed trial). Before
+    ``tell`` the search driver fills ``trial["state"]`` ("complete", "fail",
+    "pruned"), ``trial["metrics"]``, ``trial["point"]``, ``trial["footprints"]``
+    and ``trial["worker"]``.
+
+    Optional extras the driver uses when present: a classmethod
+    ``prepare(config, space, objectives)`` (create shared state once, before
+    any worker), ``stop()`` / ``stopped()``, ``trials()`` (every trial of a
+    shared study, for distributed runs), ``wait(timeout_s)`` (until other
+    workers' trials finish) and ``needs_objectives`` (refuse to run without
+    an evaluator).
     """
 
     kind = "search_strategy"
