@@ -97,20 +97,30 @@ def loss_series(log: Any) -> dict[str, list[tuple[float, float]]]:
 
 
 def _training_logs(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict]]:
+    """Loss curves of the passes that kept a ``training_log.json``.
+
+    Looked for in each pass's cache entry (two levels down) and next to the
+    paths of its output model (the adapter folder), never deeper: a base
+    model's folder may be large.
+    """
     found, seen = [], set()
     for node in nodes:
-        places = [node.get("entry_dir")] + list((node.get("output_model") or {}).values())
-        for place in places:
-            if not isinstance(place, str) or not place or not Path(place).exists():
-                continue
-            root = Path(place) if Path(place).is_dir() else Path(place).parent
-            for candidate in [root / "training_log.json", *root.glob("*/training_log.json"),
-                              *root.glob("*/*/training_log.json"), root.parent / "training_log.json"]:
-                if candidate.is_file() and candidate.resolve() not in seen:
-                    seen.add(candidate.resolve())
-                    series = loss_series(_read_json(candidate))
-                    if series:
-                        found.append((str(node.get("step", "?")), series))
+        candidates = []
+        entry = node.get("entry_dir")
+        if isinstance(entry, str) and Path(entry).is_dir():
+            root = Path(entry)
+            candidates += [root / "training_log.json", *root.glob("*/training_log.json"),
+                           *root.glob("*/*/training_log.json")]
+        for value in (node.get("output_model") or {}).values():
+            if isinstance(value, str) and value and Path(value).exists():
+                folder = Path(value) if Path(value).is_dir() else Path(value).parent
+                candidates += [folder / "training_log.json", folder.parent / "training_log.json"]
+        for candidate in candidates:
+            if candidate.is_file() and candidate.resolve() not in seen:
+                seen.add(candidate.resolve())
+                series = loss_series(_read_json(candidate))
+                if series:
+                    found.append((str(node.get("step", "?")), series))
     return found
 
 
