@@ -1,8 +1,11 @@
 """Benchmark: the int4 ModelBuilder build and decoding, on SmolLM2-135M-Instruct.
 
-- Build: the ModelBuilder pass (precision int4, CPU) runs in a child process
-  that reports its own peak resident memory (ru_maxrss), compared with the
-  size of the model's weights in fp32 (target: at most 1.5x).
+- Build: the ModelBuilder pass (precision int4, or int8 with ``--precision``,
+  CPU) runs in a child process that reports its own peak resident memory
+  (ru_maxrss), compared with the size of the model's weights in fp32 (target:
+  at most 1.5x), and that peak less the memory after the imports.
+  ``--plain-build`` switches the pass's memory patches off (the builder's own
+  behaviour), for the comparison; ``--build-only`` skips decoding.
 - Decode: greedy tokens/s of the int4 ONNX model (onnxruntime-genai) against
   PyTorch ``generate`` on the same Hugging Face model in fp32 (target: at
   least 3x). Decode rate = (N - 1) / (time for N tokens - time for 1 token),
@@ -13,6 +16,7 @@ transformers dequantises; the Hugging Face folder it is saved to plays the
 merged model. Usage::
 
     python bench/build_and_generate.py [--work DIR] [--tokens 64] [--repeats 3] [--threads N]
+                                       [--precision int4|int8] [--plain-build] [--build-only]
 """
 from __future__ import annotations
 
@@ -62,9 +66,13 @@ threading.Thread(target=sample, daemon=True).start()
 from modelpress.components import Accelerator, RunContext
 from modelpress.registry import Registry, new_plugin_manager
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[4] == "plain":  # the builder's own memory behaviour, for comparison
+    import contextlib
+    from modelpress.plugins.onnx_genai import builder_memory
+    builder_memory.low_memory_build = lambda source, lazy: contextlib.nullcontext()
 registry = Registry(new_plugin_manager(autoload=False))
 context = RunContext(registry=registry, accelerator=Accelerator())
-builder = registry.create_pass({"type": "ModelBuilder", "precision": "int4"}, context)
+builder = registry.create_pass({"type": "ModelBuilder", "precision": sys.argv[3]}, context)
 start = time.perf_counter()
 out = builder.run(registry.model_handle({"type": "HfModel", "model_path": sys.argv[1]}), Path(sys.argv[2]))
 wall = time.perf_counter() - start
@@ -116,8 +124,9 @@ def _numel(shape) -> int:
     return n
 
 
-def build_int4(hf: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", BUILD_CHILD, str(hf), str(out)],
+def build(hf: Path, out: Path, precision: str = "int4", plain: bool = False) -> dict:
+    proc = subprocess.run([sys.executable, "-c", BUILD_CHILD, str(hf), str(out), precision,
+                           "plain" if plain else "streamed"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"build failed:\n{proc.stderr[-3000:]}")
@@ -192,27 +201,35 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="new tokens per timed generation")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both (0: library defaults)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", default="int4", choices=["int4", "int8"], help="precision of the build")
+    parser.add_argument("--plain-build", action="store_true",
+                        help="build without the memory patches (the builder's own behaviour), for comparison")
+    parser.add_argument("--build-only", action="store_true", help="measure the build; skip decoding")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-build-"))
     work.mkdir(parents=True, exist_ok=True)
 
     hf = hf_folder(work)
     weights = fp32_weight_bytes(hf)
-    out = work / "int4"
-    build = build_int4(hf, out)
-    peak = build["peak_kib"] * 1024
-    base = build["baseline_kib"] * 1024
+    precision = args.precision
+    out = work / (precision + ("-plain" if args.plain_build else ""))
+    result = build(hf, out, precision, args.plain_build)
+    peak = result["peak_kib"] * 1024
+    base = result["baseline_kib"] * 1024
     data = (out / "model.onnx.data").stat().st_size
     mib = 1 << 20
     print(f"fp32 weights:                 {weights / mib:8.1f} MiB")
-    print(f"int4 build wall time:         {build['wall_s']:8.1f} s")
-    print(f"int4 build peak RSS:          {peak / mib:8.1f} MiB = {peak / weights:.2f}x fp32 weights (target <= 1.5x)")
+    label = f"{precision} build{' (plain)' if args.plain_build else ''}"
+    print(f"{label + ' wall time:':30}{result['wall_s']:8.1f} s")
+    print(f"{label + ' peak RSS:':30}{peak / mib:8.1f} MiB = {peak / weights:.2f}x fp32 weights (target <= 1.5x)")
     print(f"  of which after imports:     {(peak - base) / mib:8.1f} MiB = {(peak - base) / weights:.2f}x "
           f"(imports alone {base / mib:.0f} MiB)")
-    anon = build["peak_anon_kib"] * 1024
+    anon = result["peak_anon_kib"] * 1024
     print(f"  peak anonymous memory:      {anon / mib:8.1f} MiB = {anon / weights:.2f}x "
-          f"(sampled every 20 ms; mmapped files then {build['file_at_peak_anon_kib'] / 1024:.0f} MiB)")
-    print(f"int4 model.onnx.data:         {data / mib:8.1f} MiB")
+          f"(sampled every 20 ms; mmapped files then {result['file_at_peak_anon_kib'] / 1024:.0f} MiB)")
+    print(f"{precision + ' model.onnx.data:':30}{data / mib:8.1f} MiB")
+    if args.build_only:
+        return
 
     runners = {"onnx": onnx_runner(out, args.threads), "torch": torch_runner(hf, args.threads)}
     rates = decode_rates(runners, args.tokens, args.repeats)

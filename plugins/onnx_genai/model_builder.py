@@ -161,13 +161,49 @@ class ModelBuilder(Pass):
         return [f"{key}={_option_text(value)}" for key, value in options.items()]
 
     def _build(self, source: Path, output_dir: Path, provider: str, cache: Path, adapter: str | None) -> None:
-        from .builder_patches import keep_lora_unquantized, lm_head_by_identity
-
         precision = self.config["precision"]
         keep_lora = self.config.get("export_adapter") and precision in QUANTIZED
         args = (None, str(source), str(output_dir), precision, provider, str(cache))
         log.info("ModelBuilder: %s %s build of %s", precision, provider, source)
-        with _quiet_builder(), lm_head_by_identity() as head_fixed, \
+        if precision in QUANTIZED:
+            from .builder_memory import LazyWeightsUnsupported
+
+            # Weights read layer by layer from the safetensors files where the model allows it;
+            # a model the lazy loader refuses up front gets the whole model loaded, and one that
+            # fails later inside the builder (weights read outside the module it converts) is
+            # built as the builder alone would build it. A real error recurs there.
+            lazy = not adapter
+            while True:
+                try:
+                    self._create(args, source, adapter, streamed=True, lazy=lazy, keep_lora=keep_lora)
+                    return
+                except UserError:
+                    raise
+                except LazyWeightsUnsupported as exc:
+                    if not lazy:
+                        raise
+                    log.info("ModelBuilder: layer-by-layer loading not possible (%s); loading the whole model",
+                             exc)
+                    lazy = False
+                except Exception as exc:  # noqa: BLE001  (retried below without the memory patches)
+                    log.warning("ModelBuilder: the low-memory build failed (%s: %s); building again the "
+                                "builder's own way", type(exc).__name__, str(exc).strip()[:200])
+                    break
+        self._create(args, source, adapter, streamed=False, lazy=False, keep_lora=keep_lora)
+
+    def _create(self, args: tuple, source: Path, adapter: str | None, *, streamed: bool, lazy: bool,
+                keep_lora: bool) -> None:
+        """One run of the builder, with the memory patches (``streamed``, ``lazy``) and the corrections.
+
+        With ``streamed`` the builder's own errors propagate as they are, for the caller to retry
+        without the patches; without, they become user errors.
+        """
+        from .builder_memory import low_memory_build
+        from .builder_patches import keep_lora_unquantized, lm_head_by_identity
+
+        memory = low_memory_build(source, lazy=lazy) if streamed else contextlib.nullcontext()
+        # keep_lora_unquantized wraps the streamed to_nbits, so it is entered after it
+        with _quiet_builder(), memory, lm_head_by_identity() as head_fixed, \
                 (keep_lora_unquantized() if keep_lora else contextlib.nullcontext()):
             from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
@@ -175,11 +211,20 @@ class ModelBuilder(Pass):
                 _check_lm_head(source)
             try:
                 options = parse_extra_options(*args, self._options(adapter))
+            except (ValueError, NotImplementedError) as exc:
+                raise _refused(source, exc) from exc
+            try:
                 create_model(*args, **options)
             except (ValueError, NotImplementedError) as exc:
-                # The builder raises these for options and architectures it rejects.
-                raise UserError(f"ModelBuilder: onnxruntime-genai's builder refused {source.name}: "
-                                f"{str(exc).strip().splitlines()[0]}; change the pass options or the model") from exc
+                if streamed:
+                    raise
+                raise _refused(source, exc) from exc
+
+
+def _refused(source: Path, exc: Exception) -> UserError:
+    """The builder raises ValueError and NotImplementedError for options and architectures it rejects."""
+    return UserError(f"ModelBuilder: onnxruntime-genai's builder refused {source.name}: "
+                     f"{str(exc).strip().splitlines()[0]}; change the pass options or the model")
 
 
 @contextlib.contextmanager
