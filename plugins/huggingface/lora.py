@@ -143,7 +143,7 @@ class QLoRA(LoRA):
     def quantization(self) -> dict | None:
         """The bnb 4-bit record; compute_dtype resolved so merge can reproduce it exactly."""
         cfg = self.config
+        load_dtype = cfg.get("torch_dtype") or default_dtype(self.context.accelerator.device)
         return {"method": "bnb_4bit", "quant_type": cfg.get("quant_type", "nf4"),
                 "double_quant": bool(cfg.get("double_quant", False)),
-                "compute_dtype": cfg.get("compute_dtype") or cfg.get("torch_dtype")
-                or default_dtype(self.context.accelerator.device)}
+                "compute_dtype": cfg.get("compute_dtype") or load_dtype, "load_dtype": load_dtype}

@@ -23,7 +23,9 @@ def dequantised_weights(handle_config: Mapping[str, Any], device: str) -> dict:
     import bitsandbytes as bnb
     import bitsandbytes.functional as F
 
-    quantized = load_model(handle_config, device=device, quantization=True, adapter=False)
+    # quantize from the same dtype training loaded, so the 4-bit blocks are identical
+    quantized = load_model(handle_config, device=device, dtype=handle_config["quantization"].get("load_dtype"),
+                           quantization=True, adapter=False)
     weights = {}
     for name, module in quantized.named_modules():
         if isinstance(module, bnb.nn.Linear4bit):

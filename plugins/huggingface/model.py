@@ -27,7 +27,8 @@ class HfModel(ModelHandle):
         from .loading import load_model, load_tokenizer
         from .session import HfSession
 
-        model = load_model(self.config, device=accelerator.device)
+        quant = self.config.get("quantization") or {}
+        model = load_model(self.config, device=accelerator.device, dtype=quant.get("load_dtype"))
         return HfSession(model, load_tokenizer(self.config))
 
     @classmethod

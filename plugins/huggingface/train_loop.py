@@ -34,6 +34,54 @@ def physical_cores() -> int:
         return os.cpu_count() or 1
 
 
+class ThreadTuner:
+    """Pick the torch thread count by timing real training steps (CPU only).
+
+    On a busy machine fewer threads than physical cores can be several
+    times faster (OpenMP threads wait on each other when one is descheduled),
+    so the loop times one step at each candidate (physical cores, half, one)
+    after a warm-up step and keeps the fastest for the rest of training.
+    ``MODELPRESS_NUM_THREADS`` or ``OMP_NUM_THREADS`` fixes the count instead.
+    """
+
+    def __init__(self, device_type: str, total_steps: int):
+        import torch
+
+        fixed = os.environ.get("MODELPRESS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        cores = physical_cores()
+        self.original = torch.get_num_threads()
+        if fixed:
+            torch.set_num_threads(int(fixed))
+        elif torch.get_num_threads() != cores:
+            torch.set_num_threads(cores)
+        candidates = sorted({cores, max(cores // 2, 1), 1}, reverse=True)
+        tune = device_type == "cpu" and not fixed and len(candidates) > 1
+        self.plan = candidates if tune and total_steps > len(candidates) + 2 else []
+        self.times: dict[int, float] = {}
+        self.chosen = torch.get_num_threads()
+
+    def before(self, step: int) -> None:
+        """Set the thread count for ``step`` (1-based)."""
+        import torch
+
+        if 2 <= step < 2 + len(self.plan):
+            torch.set_num_threads(self.plan[step - 2])
+        elif self.plan and step == 2 + len(self.plan):
+            self.chosen = min(self.times, key=self.times.get)
+            torch.set_num_threads(self.chosen)
+
+    def restore(self) -> None:
+        """Give the process its thread count back."""
+        import torch
+
+        torch.set_num_threads(self.original)
+
+    def after(self, step: int, seconds_per_token: float) -> None:
+        """Record the timing of a tuning step."""
+        if 2 <= step < 2 + len(self.plan):
+            self.times[self.plan[step - 2]] = seconds_per_token
+
+
 def _schedule(optimizer, args: Mapping[str, Any], total_steps: int):
     from transformers import get_scheduler
 
@@ -80,8 +128,6 @@ def train(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], args
     """Train ``model``'s trainable parameters; return the training log."""
     import torch
 
-    if torch.get_num_threads() < physical_cores():
-        torch.set_num_threads(physical_cores())
     device = next(p for p in model.parameters() if p.requires_grad).device
     seed = int(args.get("seed", 42))
     data_seed = int(args.get("data_seed") if args.get("data_seed") is not None else seed)
@@ -127,10 +173,13 @@ def train(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], args
 
         bar = tqdm(total=total, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
     model.train()
+    tuner = ThreadTuner(device.type, total)
     start = time.perf_counter()
     train_time = 0.0
     for step in range(1, total + 1):
+        tuner.before(step)
         step_start = time.perf_counter()
+        tokens_before = tokens
         group_batches = [next(stream) for _ in range(accum)]
         epoch = group_batches[-1][0]
         tensors = [collate(b, pad_id, device) for _, b in group_batches]
@@ -147,7 +196,9 @@ def train(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], args
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        train_time += time.perf_counter() - step_start
+        step_time = time.perf_counter() - step_start
+        train_time += step_time
+        tuner.after(step, step_time / max(tokens - tokens_before, 1))
         window_loss += step_loss
         window_steps += 1
         speed = tokens / max(train_time, 1e-9)
@@ -163,7 +214,9 @@ def train(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], args
             history.append({"step": step, "eval_loss": evaluate_loss(model, eval_blocks, args, pad_id, device)})
     if bar is not None:
         bar.close()
-    result = {"steps": total, "train_tokens": tokens, "train_seconds": train_time,
+    tuner.restore()
+    result = {"steps": total, "torch_threads": tuner.chosen, "thread_timings": tuner.times,
+              "train_tokens": tokens, "train_seconds": train_time,
               "wall_seconds": time.perf_counter() - start, "tokens_per_second": tokens / max(train_time, 1e-9),
               "log_history": history}
     if eval_blocks and eval_strategy != "no":

@@ -121,7 +121,7 @@ def test_qlora_trains_and_records_quantization(qlora, setup, ids, tiny_phi3):
     from transformers import AutoModelForCausalLM
 
     assert qlora.config["quantization"] == {"method": "bnb_4bit", "quant_type": "nf4", "double_quant": True,
-                                            "compute_dtype": "float32"}
+                                            "compute_dtype": "float32", "load_dtype": "float32"}
     check_training_log(qlora)
     base = AutoModelForCausalLM.from_pretrained(tiny_phi3)
     before = logits(base, ids)
