@@ -9,13 +9,15 @@ While :func:`low_memory_build` is active, for the same model bytes:
   it, and the graph keeps an external reference (``make_initializer``);
 - the quantizer gets that graph with external references and loads one
   weight at a time, just around the node it quantizes (the same quantizer
-  class, options and per-node code, so the same output bytes);
+  class, options and per-node code, so the same output bytes); what it
+  makes is appended to the scratch file as well;
 - with ``lazy=True`` the PyTorch model is built on the meta device and each
   decoder layer, the embedding, the final norm and the LM head read their
-  weights from the safetensors files only while the builder converts them.
+  weights from the safetensors files only while the builder converts them
+  (:mod:`.lazy_weights`).
 
-Whole-graph algorithms (RTN, k_quant, GPTQ) get every weight loaded back,
-as before. The patches apply to the builder's class only inside the block.
+Whole-graph algorithms (RTN, k_quant, GPTQ) get every weight loaded back
+into the protobuf, as before. The patches apply to the builder's class only inside the block.
 """
 from __future__ import annotations
 
@@ -26,13 +28,11 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from .lazy_weights import LazyLoader
+
 log = logging.getLogger(__name__)
 
 SCRATCH = "modelpress-initializers-"  # + a unique suffix per builder object (MTP heads share the folder)
-
-
-class LazyWeightsUnsupported(RuntimeError):
-    """The model cannot be read layer by layer; build it the ordinary way."""
 
 
 def _builder_model_class():
@@ -60,7 +60,7 @@ def low_memory_build(source: Path, *, lazy: bool) -> Iterator[None]:
     setattr(cls, "make_initializer", _externalizing(originals["make_initializer"], stores))
     setattr(cls, "to_nbits", _streaming_to_nbits(originals["to_nbits"], module, quantizer))
     if lazy:
-        loader = _LazyLoader(Path(source))
+        loader = LazyLoader(Path(source))
         setattr(cls, "load_weights", loader.load_weights(originals["load_weights"]))
         for name in ("make_embedding", "make_layer", "make_layernorm", "make_lm_head"):
             setattr(cls, name, loader.materializing(originals[name]))
@@ -96,6 +96,23 @@ class _Store:
         self.file.flush()  # readers map the file while it grows
         return ir.ExternalTensor(self.location, offset, length, tensor.dtype, shape=tensor.shape,
                                  name=tensor.name, base_dir=self.folder)
+
+    def externalize_proto(self, tensor):
+        """A copy of a TensorProto with raw bytes whose bytes live in the scratch file."""
+        import onnx
+
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or not tensor.HasField("raw_data"):
+            return tensor
+        data = tensor.raw_data  # one copy out of the protobuf, freed on return
+        offset = self.file.tell()
+        self.file.write(data)
+        self.file.flush()
+        reference = onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims,
+                                     data_location=onnx.TensorProto.EXTERNAL)
+        for key, value in (("location", self.location), ("offset", offset), ("length", len(data))):
+            entry = reference.external_data.add()
+            entry.key, entry.value = key, str(value)
+        return reference
 
     def close(self) -> None:
         self.file.close()
@@ -134,7 +151,9 @@ def _streaming_to_nbits(original, module, quantizer_class):
         store = self.__dict__.get("_modelpress_store")
         if store is None:
             return original(self, *args, **kwargs)
-        module.MatMulNBitsQuantizer = _streaming_quantizer(quantizer_class, store.folder)
+        # CUDA prepacking reads the quantized weights from the protobuf afterwards: keep them there
+        prepacked = self.ep == "cuda" and (getattr(self, "matmul_attrs", {}) or {}).get("weights_prepacked", 0) > 0
+        module.MatMulNBitsQuantizer = _streaming_quantizer(quantizer_class, store, keep_outputs=prepacked)
         try:
             model = original(self, *args, **kwargs)
         finally:
@@ -147,7 +166,7 @@ def _streaming_to_nbits(original, module, quantizer_class):
     return to_nbits
 
 
-def _streaming_quantizer(base, folder: str):
+def _streaming_quantizer(base, store: _Store, *, keep_outputs: bool):
     class StreamingMatMulNBitsQuantizer(base):
         """The builder's quantizer, fed one weight at a time from the scratch file."""
 
@@ -155,12 +174,12 @@ def _streaming_quantizer(base, folder: str):
             super().__init__(model, *args, **kwargs)
             if self.algo_config.algorithm in ("DEFAULT", "HQQ") and self.node_quantizer is not None:
                 per_node = self.node_quantizer.quantize
-                self.node_quantizer.quantize = lambda node, graph_stack: _quantize_one(per_node, node,
-                                                                                        graph_stack, folder)
+                self.node_quantizer.quantize = lambda node, graph_stack: _quantize_one(
+                    per_node, node, graph_stack, store, keep_outputs)
             else:  # whole-graph algorithms read every weight at once
                 for graph in _graphs(self.model.model.graph):
                     for tensor in graph.initializer:
-                        data = _read(tensor, folder)
+                        data = _read(tensor, store.folder)
                         if data is not None:
                             del tensor.external_data[:]
                             tensor.data_location = 0  # TensorProto.DEFAULT
@@ -200,12 +219,13 @@ def _read(tensor, folder: str) -> bytes | None:
         return fh.read(int(info["length"]))
 
 
-def _quantize_one(quantize, node, graph_stack: list, folder: str) -> list:
+def _quantize_one(quantize, node, graph_stack: list, store: _Store, keep_outputs: bool) -> list:
     """Quantize one node with its weights loaded into a graph of their own.
 
     The quantizer looks initializers up from the innermost graph outwards and
     adds its outputs next to the weight it found, so a small graph on top of
-    the stack receives both; the outputs are then moved to the real graph.
+    the stack receives both; the outputs are then appended to the scratch file
+    and the real graph gets references to them (``keep_outputs``: their bytes).
     Bytes are never set on the big graph's own tensors: protobuf keeps the
     memory of a message's fields until the whole message is freed.
     """
@@ -222,98 +242,13 @@ def _quantize_one(quantize, node, graph_stack: list, folder: str) -> list:
                 copy.CopyFrom(tensor)
                 for entry in copy.external_data:
                     if entry.key == "location":
-                        entry.value = os.path.join(os.path.abspath(folder), entry.value)
+                        entry.value = os.path.join(os.path.abspath(store.folder), entry.value)
     if not scratch.initializer:
         return quantize(node, graph_stack)
     loaded = {tensor.name for tensor in scratch.initializer}
     nodes = quantize(node, [*graph_stack, scratch])
-    graph_stack[-1].initializer.extend(t for t in scratch.initializer if t.name not in loaded)
+    made = [t for t in scratch.initializer if t.name not in loaded]
+    if not keep_outputs:
+        made = [store.externalize_proto(t) for t in made]
+    graph_stack[-1].initializer.extend(made)
     return nodes
-
-
-# ------------------------------------------------------------- lazy weights
-
-
-class _LazyLoader:
-    """A meta-device model whose modules read their weights only while the builder converts them."""
-
-    def __init__(self, source: Path):
-        self.source = source
-        self.keys: dict[str, str] = {}  # checkpoint key -> safetensors file
-        self.names: dict[int, list[str]] = {}  # id(parameter) -> every name it has in the model
-        self.prefix: dict[int, str] = {}  # id(module) -> its qualified name
-
-    def load_weights(self, original):
-        loader = self
-
-        def load_weights(self, input_path):
-            if "adapter_path" in self.extra_options or self.quant_type is not None or \
-                    str(input_path).endswith(".gguf") or "num_hidden_layers" in self.extra_options:
-                raise LazyWeightsUnsupported("the input needs the builder's own loader")
-            return loader.skeleton(self.model_name_or_path, self.model_type)
-        return load_weights
-
-    def skeleton(self, path: str, model_type: str):
-        import torch
-        from safetensors import safe_open
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        folder = Path(path)
-        if folder.resolve() != self.source.resolve() or "ForCausalLM" not in model_type:
-            raise LazyWeightsUnsupported(f"{model_type} is loaded by another class")
-        files = sorted(folder.glob("*.safetensors"))
-        if not files:
-            raise LazyWeightsUnsupported("no safetensors files")
-        for file in files:
-            with safe_open(str(file), "pt") as fh:
-                self.keys.update({key: str(file) for key in fh.keys()})
-        config = AutoConfig.from_pretrained(str(folder))
-        dtype = getattr(config, "dtype", None) or torch.float32  # what from_pretrained's dtype="auto" picks
-        if isinstance(dtype, str):
-            dtype = getattr(torch, dtype)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-        model.eval()
-        for name, param in model.named_parameters(remove_duplicate=False):
-            self.names.setdefault(id(param), []).append(name)
-        for name, module in model.named_modules(remove_duplicate=False):
-            self.prefix.setdefault(id(module), name)
-        missing = [names[0] for names in self.names.values() if not any(n in self.keys for n in names)]
-        if missing:
-            raise LazyWeightsUnsupported(f"{missing[0]} is not stored under its own name")
-        return model
-
-    def _read(self, param) -> Any:
-        import torch
-        from safetensors import safe_open
-
-        key = next(n for n in self.names[id(param)] if n in self.keys)
-        with safe_open(self.keys[key], "pt") as fh:
-            tensor = fh.get_tensor(key)
-        return torch.nn.Parameter(tensor.to(param.dtype), requires_grad=False)
-
-    def materializing(self, original):
-        import torch
-
-        loader = self
-
-        def convert(self, *args, **kwargs):
-            if not loader.names:  # the builder's own loader ran
-                return original(self, *args, **kwargs)
-            args = list(args)
-            swapped = []  # (module, name, meta parameter)
-            for i, arg in enumerate(args):
-                if isinstance(arg, torch.nn.Parameter) and arg.is_meta:
-                    args[i] = loader._read(arg)
-                elif isinstance(arg, torch.nn.Module) and id(arg) in loader.prefix:
-                    for owner in arg.modules():
-                        for name, param in list(owner._parameters.items()):
-                            if param is not None and param.is_meta:
-                                owner._parameters[name] = loader._read(param)
-                                swapped.append((owner, name, param))
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                for owner, name, param in swapped:  # drop the weights; the graph has its own copy
-                    owner._parameters[name] = param
-        return convert

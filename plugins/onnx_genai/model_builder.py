@@ -166,7 +166,7 @@ class ModelBuilder(Pass):
         args = (None, str(source), str(output_dir), precision, provider, str(cache))
         log.info("ModelBuilder: %s %s build of %s", precision, provider, source)
         if precision in QUANTIZED:
-            from .builder_memory import LazyWeightsUnsupported
+            from .lazy_weights import LazyWeightsUnsupported
 
             # Weights read layer by layer from the safetensors files where the model allows it;
             # a model the lazy loader refuses up front gets the whole model loaded, and one that

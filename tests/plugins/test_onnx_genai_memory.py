@@ -21,7 +21,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime_genai")
 pytest.importorskip("onnx_ir")
 
-from modelpress.plugins.onnx_genai import builder_memory  # noqa: E402
+from modelpress.plugins.onnx_genai import builder_memory, lazy_weights  # noqa: E402
 
 CPU = Accelerator()
 
@@ -72,7 +72,7 @@ def assert_same_model(a: Path, b: Path) -> None:
 def counted(monkeypatch):
     """Counts of weights read lazily and nodes quantized one by one during the test."""
     counts = {"lazy_reads": 0, "nodes": 0}
-    read, one = builder_memory._LazyLoader._read, builder_memory._quantize_one
+    read, one = lazy_weights.LazyLoader._read, builder_memory._quantize_one
 
     def counting_read(self, param):
         counts["lazy_reads"] += 1
@@ -82,7 +82,7 @@ def counted(monkeypatch):
         counts["nodes"] += 1
         return one(*args)
 
-    monkeypatch.setattr(builder_memory._LazyLoader, "_read", counting_read)
+    monkeypatch.setattr(lazy_weights.LazyLoader, "_read", counting_read)
     monkeypatch.setattr(builder_memory, "_quantize_one", counting_one)
     return counts
 
