@@ -63,6 +63,21 @@ class Accelerator:
         return {"device": self.device, "execution_provider": self.execution_provider}
 
 
+#: the execution provider a device gets when a config names none
+DEFAULT_PROVIDER = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider", "npu": "QNNExecutionProvider"}
+
+
+def parse_accelerators(items: Sequence[Any] | None) -> list[Accelerator]:
+    """Olive's ``accelerators`` forms: ``["gpu"]`` or ``[{"device", "execution_providers"}]``."""
+    found = []
+    for item in items or [{"device": "cpu"}]:
+        item = {"device": item} if isinstance(item, str) else item
+        device = str(item.get("device", "cpu")).lower()
+        providers = item.get("execution_providers") or [DEFAULT_PROVIDER.get(device, "CPUExecutionProvider")]
+        found.extend(Accelerator(device, ep) for ep in providers)
+    return found
+
+
 # ----------------------------------------------------------------- models
 
 
@@ -292,8 +307,8 @@ class System(Component):
         self.context = context
 
     def accelerators(self) -> list[Accelerator]:
-        """The accelerators (device + execution provider) this system offers."""
-        return [Accelerator()]
+        """The accelerators this system offers, from Olive's ``accelerators`` key."""
+        return parse_accelerators(self.config.get("accelerators"))
 
     def run_job(self, job: dict, output_dir: Path) -> dict:
         """Run a pass or evaluation job; files go under ``output_dir``."""

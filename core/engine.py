@@ -73,8 +73,11 @@ class Engine:
         self.cache = Cache(workflow.cache_dir)
         self.host = self._system(workflow.host)
         self.target = self._system(workflow.target)
-        self.accelerator = self._accelerator(self.host)
         self.target_accelerator = self._accelerator(self.target)
+        # Passes compute on the host's device and optimize for the target's
+        # execution provider (a CPU host can build a CUDA model).
+        self.accelerator = Accelerator(self._accelerator(self.host).device,
+                                       self.target_accelerator.execution_provider)
         self.context = RunContext(self.registry, self.accelerator, workflow.data_configs, self.cache.root)
         self._input_model = self.registry.model_handle(workflow.input_model)
         self._input_id: str | None = None

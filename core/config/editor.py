@@ -43,7 +43,7 @@ def component_schema(registry: Any, kind: str | None, name: str) -> dict:
                               f"say which kind")
         kind = found[0]
     reg = registry.get(kind, name, "schema")
-    out = _entry_schema(kind, reg, registry, f"#")
+    out = _entry_schema(kind, reg, registry, "#")
     return {"$schema": DRAFT, **out}
 
 

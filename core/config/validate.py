@@ -56,8 +56,8 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
             checker.problems.append(f"{key}: no {where[:-1]} named '{value}'{did_you_mean(value, names)} ({have})")
     search = _search_strategy(cfg, checker, registry) if ok("search_strategy") else None
     if search is not None and not cfg.get("evaluator"):
-        checker.problems.append(f"search_strategy: a search needs an evaluator to rank its points; "
-                                f"set \"evaluator\" to one of evaluators, or set \"search_strategy\": false")
+        checker.problems.append("search_strategy: a search needs an evaluator to rank its points; "
+                                "set \"evaluator\" to one of evaluators, or set \"search_strategy\": false")
     accelerator = _accelerator(systems.get(cfg.get("target")), cfg.get("execution_providers"), registry)
     unset: dict = {}
     steps = _passes(cfg, checker, registry, search is not None, accelerator, unset) if ok("passes") else []

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from modelpress.components import Accelerator, System
+from modelpress.components import System
 from modelpress.errors import UserError, did_you_mean
 from modelpress.runner import RESULT_FILE, relocate
 
@@ -27,7 +27,6 @@ from .resources import REQUIRES
 
 log = logging.getLogger("modelpress.azureml")
 TAIL_LINES = 40
-DEVICE_PROVIDERS = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider", "npu": "QNNExecutionProvider"}
 
 
 class LogLines(io.TextIOBase):
@@ -56,16 +55,6 @@ class AzureML(System):
 
     _client = None
     _compute_checked = False
-
-    def accelerators(self) -> list[Accelerator]:
-        """Olive's ``accelerators`` forms, as for the local system."""
-        found = []
-        for item in self.config.get("accelerators") or ["cpu"]:
-            item = {"device": item} if isinstance(item, str) else item
-            device = item.get("device", "cpu").lower()
-            providers = item.get("execution_providers") or [DEVICE_PROVIDERS.get(device, "CPUExecutionProvider")]
-            found.extend(Accelerator(device, ep) for ep in providers)
-        return found
 
     @property
     def client_config(self) -> dict:

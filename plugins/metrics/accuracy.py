@@ -9,7 +9,7 @@ a whole word in the answer). ``accuracy`` uses the normalised reading.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from modelpress.components import Metric
 from modelpress.errors import UserError

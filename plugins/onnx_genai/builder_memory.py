@@ -28,18 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from .builder_patches import _builder_model_class
 from .lazy_weights import LazyLoader
 
 log = logging.getLogger(__name__)
 
 SCRATCH = "modelpress-initializers-"  # + a unique suffix per builder object (MTP heads share the folder)
-
-
-def _builder_model_class():
-    import onnxruntime_genai.models.builder  # noqa: F401  (puts the builder's folder on sys.path)
-    from builders.base import Model  # the module object the builder itself uses
-
-    return Model
 
 
 @contextlib.contextmanager

@@ -14,32 +14,15 @@ import os
 import subprocess
 from pathlib import Path
 
-from modelpress.components import Accelerator, System
+from modelpress.components import System
 from modelpress.errors import UserError
 
 log = logging.getLogger("modelpress.python_environment")
 
-DEVICE_PROVIDERS = {
-    "cpu": ["CPUExecutionProvider"],
-    "gpu": ["CUDAExecutionProvider", "DmlExecutionProvider", "WebGpuExecutionProvider"],
-    "npu": ["QNNExecutionProvider"],
-}
 JOB_FILE = "job.json"
 LOG_FILE = "runner.log"
 TAIL_LINES = 40
 INSTALL_HINT = "pip install 'modelpress[all]'"
-
-
-def accelerators_from_config(config) -> list[Accelerator]:
-    """Olive's ``accelerators`` forms: ``["gpu"]`` or ``[{device, execution_providers}]``."""
-    found = []
-    for item in config.get("accelerators") or [{"device": "cpu"}]:
-        if isinstance(item, str):
-            item = {"device": item}
-        device = item.get("device", "cpu").lower()
-        providers = item.get("execution_providers") or DEVICE_PROVIDERS.get(device, ["CPUExecutionProvider"])[:1]
-        found.extend(Accelerator(device, ep) for ep in providers)
-    return found
 
 
 def find_interpreter(path: str | Path) -> Path:
@@ -68,9 +51,6 @@ class PythonEnvironment(System):
 
     #: interpreters already checked in this process (the check costs an interpreter start)
     _checked: dict[str, str] = {}
-
-    def accelerators(self) -> list[Accelerator]:
-        return accelerators_from_config(self.config)
 
     @property
     def python(self) -> Path:
