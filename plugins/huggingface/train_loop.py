@@ -214,7 +214,6 @@ def train(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], args
             history.append({"step": step, "eval_loss": evaluate_loss(model, eval_blocks, args, pad_id, device)})
     if bar is not None:
         bar.close()
-    tuner.restore()
     result = {"steps": total, "torch_threads": tuner.chosen, "thread_timings": tuner.times,
               "train_tokens": tokens, "train_seconds": train_time,
               "wall_seconds": time.perf_counter() - start, "tokens_per_second": tokens / max(train_time, 1e-9),
@@ -222,4 +221,5 @@ def train(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], args
     if eval_blocks and eval_strategy != "no":
         evals = [h for h in history if "eval_loss" in h and h["step"] == total]
         result["eval_loss"] = evals[-1]["eval_loss"] if evals else evaluate_loss(model, eval_blocks, args, pad_id, device)
+    tuner.restore()
     return result
