@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml examples/plugin-example/pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider examples/plugin-example/tests
 
 demo: $(STAMP)
 	$(PY) examples/tone-classifier/demo.py

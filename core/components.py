@@ -18,6 +18,14 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from .frozen import Config, thaw
 
 
+def _importable(name: str) -> bool:
+    """Whether ``name`` (possibly dotted) can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ModuleNotFoundError, ValueError):  # the parent package of a dotted name is missing
+        return False
+
+
 class Component:
     """Base of every pluggable component."""
 
@@ -48,7 +56,7 @@ class Component:
         return [
             f"{cls.name} needs {mod}: {hint}"
             for mod, hint in cls.requires.items()
-            if importlib.util.find_spec(mod) is None
+            if not _importable(mod)
         ]
 
 
