@@ -121,3 +121,14 @@ def test_hooks_before_and_after_pass_are_called(register_plugin, tmp_path):
                     "passes": {"a": {"type": "AppendText"}},
                     "cache_dir": str(tmp_path / "c"), "output_dir": str(tmp_path / "o")})
     assert seen == [("before", "a"), ("after", "a", "TextModel")]
+
+
+class NeedsSubmodule(Pass):
+    name = "NeedsSubmodule"
+    requires = {"surely_missing_parent.ml": "pip install 'modelpress[azureml]'"}
+
+
+def test_missing_parent_package_is_reported_not_raised(register_plugin):
+    reg = register_plugin(plugin(register_passes=lambda register: register(NeedsSubmodule)), name="sub")
+    assert reg.get("pass", "NeedsSubmodule").missing == [
+        "NeedsSubmodule needs surely_missing_parent.ml: pip install 'modelpress[azureml]'"]
