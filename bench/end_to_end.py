@@ -82,6 +82,10 @@ if m.get("gguf_file"):
     g = Path(m["gguf_file"])
     tok = AutoTokenizer.from_pretrained(g.parent, gguf_file=g.name)
     model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, dtype=torch.float32)
+    # the weights are dense after loading; Trainer refuses a model still marked GGUF-quantized
+    model.hf_quantizer = None
+    model.is_quantized = False
+    del model.config.quantization_config
 else:
     tok = AutoTokenizer.from_pretrained(m["model_path"]); model = AutoModelForCausalLM.from_pretrained(m["model_path"])
 times["load"] = time.perf_counter() - t0
@@ -143,6 +147,8 @@ def main() -> int:
     warm = timed([sys.executable, "-m", "modelpress", "run", str(work / "chain.json")], env)
     warm_nodes = json.loads((work / "mp-output" / "footprints.json").read_text())["nodes"]
 
+    print("modelpress: " + ", ".join(f"{n['step']} {n['duration_s']:.1f} s" for n in nodes)
+          + f"; cold wall {cold:.1f} s; warm wall {warm:.2f} s", flush=True)
     (work / "plain.py").write_text(PLAIN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, str(work / "plain.py"), str(work / "chain.json"), str(work)],
