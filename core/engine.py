@@ -225,14 +225,18 @@ class Engine:
                 log.info("evaluation: cache hit")
                 return found
             work = self.cache.begin_pass(f"eval-{key}")
-            job = self._job("evaluation", model, metrics=metrics, accelerator=self.target_accelerator.to_json())
-            result = self.target.run_job(job, work)
-            if "error" in result:
-                if result["error"].get("user_error"):
-                    raise UserError(f"evaluators.{wf.evaluator}: {result['error']['message']}")
-                raise PassFailed("evaluation", result["error"]["message"], _log_tail(result["error"]))
-            self.cache.put_evaluation(key, result["metrics"])
-            return result["metrics"]
+            try:
+                job = self._job("evaluation", model, metrics=metrics,
+                                accelerator=self.target_accelerator.to_json())
+                result = self.target.run_job(job, work)
+                if "error" in result:
+                    if result["error"].get("user_error"):
+                        raise UserError(f"evaluators.{wf.evaluator}: {result['error']['message']}")
+                    raise PassFailed("evaluation", result["error"]["message"], _log_tail(result["error"]))
+                self.cache.put_evaluation(key, result["metrics"])
+                return result["metrics"]
+            finally:  # the result lives in the evaluation entry; the work folder goes
+                shutil.rmtree(work, ignore_errors=True)
 
     def run_point(self, point: dict | None = None, trial: int | None = None) -> PointResult:
         """Run the chain for ``point`` and evaluate its output; errors are recorded."""
@@ -270,6 +274,7 @@ class Engine:
         from .outputs import write_outputs
 
         wf = self.workflow
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         input_metrics = None
         if wf.evaluate_input_model and wf.evaluator:
             input_metrics = self.evaluate(self.input_model(), self.input_model_id())

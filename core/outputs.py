@@ -80,6 +80,7 @@ def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics:
         "config": wf.canonical,
         "migration_notes": wf.notes,
         "source": str(wf.source) if wf.source else None,
+        "started": getattr(engine, "started", None),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "input_model": wf.input_model,
         "input_model_id": engine.input_model_id(),
