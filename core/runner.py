@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     logging.basicConfig(level=job.get("log_level", logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = run_job(job, Path(argv[1]))
+    return exit_code(run_job(job, Path(argv[1])))
+
+
+def exit_code(result: dict) -> int:
+    """Print a job's error, if any, and return the runner's exit status."""
     if "error" in result:
         print(f"modelpress.runner: {result['error']['type']}: {result['error']['message']}", file=sys.stderr)
         return 2 if result["error"].get("user_error") else 1

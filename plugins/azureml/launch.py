@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelpress.runner import RESULT_FILE, run_job
+from modelpress.runner import RESULT_FILE, exit_code, run_job
 
 from .job_builder import MARKER, VAULT_ENV
 
@@ -92,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if "model" in result:
         result["model"] = unmount(result["model"], inputs)
         (Path(args.output_dir) / RESULT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    if "error" in result:
-        print(f"modelpress.runner: {result['error']['type']}: {result['error']['message']}", file=sys.stderr)
-        return 2 if result["error"].get("user_error") else 1
-    return 0
+    return exit_code(result)
 
 
 if __name__ == "__main__":
