@@ -13,7 +13,7 @@ import pytest
 from modelpress import hookimpl
 from modelpress.components import ModelHandle
 from modelpress.errors import UserError
-from tests.plugins.azureml_standin.guard import sitecustomize as guard
+from tests.plugins.azureml_standin.fixture import loopback_only  # noqa: F401  (autouse)
 from modelpress.frozen import Config
 
 DATA = Path(__file__).parent / "azureml_standin" / "data"
@@ -32,21 +32,6 @@ class TestTypes:
     @hookimpl
     def register_model_types(register):
         register(FolderModel)
-
-
-@pytest.fixture(autouse=True)
-def loopback_only():
-    """Any name lookup or connection from this process that leaves loopback fails the test."""
-    violations = []
-
-    def fail(message):
-        violations.append(message)
-        pytest.fail(message)  # a BaseException: SDK retry loops do not swallow it
-
-    undo = guard.install(fail)
-    yield
-    undo()
-    assert violations == []
 
 
 @pytest.fixture

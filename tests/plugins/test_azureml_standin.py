@@ -16,27 +16,12 @@ from pathlib import Path
 import pytest
 
 from modelpress.errors import UserError
-from tests.plugins.azureml_standin.guard import sitecustomize as guard
+from tests.plugins.azureml_standin.fixture import loopback_only  # noqa: F401  (autouse)
 from tests.plugins.azureml_standin.fixture import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, standin_env
 from tests.plugins.azureml_standin.lora_reference import adapter_tensors, local_adapter, workflow, write_train_data
 
 DATA = Path(__file__).parent / "azureml_standin" / "data"
 REGISTRY_MODEL = "azureml://registries/azureml-msr/models/microsoft/Phi-3-mini-4k-instruct/versions/11"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only():
-    """Any name lookup or connection from this process that leaves loopback fails the test."""
-    violations = []
-
-    def fail(message):
-        violations.append(message)
-        pytest.fail(message)  # a BaseException: SDK retry loops do not swallow it
-
-    undo = guard.install(fail)
-    yield
-    undo()
-    assert violations == []
 
 
 def mlflow_layout(model: Path, folder: Path) -> Path:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from modelpress import hookimpl
 from modelpress.components import Accelerator, Metric, ModelHandle, Pass
+from modelpress.config import SearchParam
 
 
 def score(x: float, y: float) -> float:
@@ -105,15 +106,6 @@ def toy_config(ws: Path, passes: dict, search: dict | bool, sub_types: list | No
 
 
 @dataclass
-class FakeParam:
-    key: str
-    step: str
-    field: str | None
-    spec: dict
-    alternative: int | None = None
-
-
-@dataclass
 class FakeResult:
     model: Any
     model_id: str
@@ -141,7 +133,7 @@ class FakeWorkflow:
         self.passes = []
 
     def search_params(self):
-        return [FakeParam(k, k.split(".")[0], k.split(".")[1], {"$search": spec}) for k, spec in self.params.items()]
+        return [SearchParam(k, k.split(".")[0], k.split(".")[1], {"$search": spec}) for k, spec in self.params.items()]
 
     def resolve(self, point):
         chain: dict[str, dict] = {}

@@ -5,6 +5,9 @@ import contextlib
 import os
 from pathlib import Path
 
+import pytest
+
+from .guard import sitecustomize as guard
 from .jobs import LocalCompute
 from .service import StandIn
 from .tls import self_signed
@@ -13,6 +16,21 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "rg-standin"
 WORKSPACE = "ws-standin"
 GUARD = Path(__file__).parent / "guard"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only():
+    """Any name lookup or connection from this process that leaves loopback fails the test."""
+    violations = []
+
+    def fail(message):
+        violations.append(message)
+        pytest.fail(message)  # a BaseException: SDK retry loops do not swallow it
+
+    undo = guard.install(fail)
+    yield
+    undo()
+    assert violations == []
 
 
 class StaticToken:
