@@ -21,10 +21,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from .config import load_raw, migrate
+    from .config import check, load_raw
+    from .errors import ConfigError
     from .registry import get_registry
 
-    canonical, notes = migrate(load_raw(config_path(args)), get_registry())
+    path = config_path(args)
+    canonical, _, notes, problems = check(load_raw(path), get_registry(), path.parent.resolve(), path)
     for note in notes:
         print(f"# {note}", file=sys.stderr)
     if args.format == "yaml":
@@ -32,6 +34,9 @@ def cmd_migrate(args) -> int:
         sys.stdout.write(yaml.safe_dump(canonical, sort_keys=False))
     else:
         print_json(canonical)
+    if problems:  # the canonical form is printed, but it would not run: never exit 0 on it
+        sys.stdout.flush()
+        raise ConfigError(problems)
     return 0
 
 

@@ -309,6 +309,9 @@ class System(Component):
     #: True when jobs may carry remote resources (the system mounts them);
     #: otherwise the engine downloads them into the cache first.
     mounts_resources: ClassVar[bool] = False
+    #: True when jobs run on this machine: validation then refuses an
+    #: accelerator this host cannot provide (a CUDA provider without CUDA).
+    runs_here: ClassVar[bool] = False
 
     def __init__(self, config: Config, context: RunContext):
         self.config = config

@@ -40,10 +40,32 @@ class PassFailed(Exception):
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    """Return ``"; did you mean 'x'?"`` for the closest candidate, or ``""``.
+
+    Whole words the two names share (``_args`` in ``extra_args`` and
+    ``optim_args``) are no evidence of a typo: a candidate must also be close
+    once they are set aside, or be the same words with some left out or added
+    (``num_epochs`` / ``num_train_epochs``).
+    """
     candidates = list(candidates)
     lowered = {c.lower(): c for c in candidates}
     if word.lower() in lowered and lowered[word.lower()] != word:
         return f"; did you mean '{lowered[word.lower()]}'?"
-    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
+    for match in difflib.get_close_matches(word, candidates, n=3, cutoff=0.6):
+        if _differing_parts_close(word, match):
+            return f"; did you mean '{match}'?"
+    return ""
+
+
+def _differing_parts_close(word: str, candidate: str) -> bool:
+    """Whether what differs between two names, past their shared leading and
+    trailing ``_``-separated words, is itself a likely typo."""
+    a, b = word.lower().split("_"), candidate.lower().split("_")
+    while len(a) > 1 and len(b) > 1 and a[0] == b[0]:
+        a, b = a[1:], b[1:]
+    while len(a) > 1 and len(b) > 1 and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    left, right = "_".join(a), "_".join(b)
+    if left in right or right in left:
+        return True
+    return difflib.SequenceMatcher(None, left, right).ratio() >= 0.6

@@ -1,6 +1,7 @@
 """The config layer: read, migrate and validate workflow configs.
 
     load(path_or_dict) -> Workflow          # load_raw + migrate + validate
+    check(raw, registry, base_dir) -> (canonical, workflow or None, notes, problems)
     load_raw(path) -> dict                  # JSON or YAML, one-line syntax errors
     migrate(raw, registry) -> (canonical, notes)
     validate(canonical, registry, base_dir, source=None) -> Workflow
@@ -12,10 +13,10 @@ to do>"`` in a :class:`modelpress.errors.ConfigError`.
 from __future__ import annotations
 
 from .editor import component_schema, workflow_schema
-from .load import load, load_raw
+from .load import check, load, load_raw
 from .migrate import migrate
 from .validate import validate
 from .workflow import SearchParam, Step, Workflow
 
-__all__ = ["load", "load_raw", "migrate", "validate", "workflow_schema", "component_schema",
+__all__ = ["load", "check", "load_raw", "migrate", "validate", "workflow_schema", "component_schema",
            "Workflow", "Step", "SearchParam"]

@@ -20,6 +20,9 @@ from .schema import (closed, deref, error_lines, fill_defaults, join_path, prop_
 from .search_values import extract, is_search_value
 
 GLOB_CHARS = "*?["
+#: endings of files a config names; a path with one is a local file, never a hub name
+LOCAL_SUFFIXES = {".json", ".jsonl", ".csv", ".tsv", ".parquet", ".txt", ".arrow", ".gguf", ".safetensors",
+                  ".bin", ".pt", ".onnx", ".yaml", ".yml", ".zip", ".gz"}
 _closed: dict[type, dict] = {}
 
 
@@ -116,7 +119,9 @@ class Checker:
                     continue
                 where = join_path(path, [key])
                 if sub.get("x-path"):
-                    value[key] = self.path_value(item, where, sub["x-path"])
+                    # the data files of a hub dataset ("org/name") are files of that dataset
+                    mode = sub["x-path"] if not _hub_dataset(value) else "hub"
+                    value[key] = self.path_value(item, where, mode)
                 elif sub.get("x-data-config"):
                     self.data_ref(item, where)
                 else:
@@ -150,15 +155,20 @@ class Checker:
             return {k: self.path_value(v, join_path(where, [k]), mode) for k, v in value.items()}
         return value
 
-    def resolve(self, value: str, where: str, mode: Any) -> str:
+    def resolve(self, value: str, where: str, mode: Any, also_in: str | None = None) -> str:
         """Resolve against the config folder when the path exists there (or is
-        explicitly relative); ``"x-path": "input"`` also requires it to exist."""
+        explicitly relative). ``"x-path": "input"`` requires it to exist; so
+        does ``true`` when the value can only be a local path (see
+        :func:`looks_local`), not a hub name. ``also_in``: a folder where a
+        relative path may be found instead (a file inside the model folder)."""
         if "://" in value or not value:
             return value
         candidate = os.path.normpath(self.base_dir / os.path.expanduser(value))
         explicit = value.startswith(("./", "../", ".\\", "..\\")) or value in (".", "..")
         exists = bool(glob.glob(candidate)) if any(c in value for c in GLOB_CHARS) else os.path.exists(candidate)
-        if mode == "input" and not exists:
+        if not exists and also_in and os.path.exists(os.path.join(also_in, value)):
+            return value
+        if not exists and (mode == "input" or mode is True and looks_local(value)):
             self.problems.append(f"{where}: no such file or folder {shown(value)} "
                                  f"(looked in {self.base_dir}); fix the path")
         return candidate if exists or explicit or os.path.isabs(value) or mode == "output" else value
@@ -180,3 +190,20 @@ class Checker:
             return
         self.config(component_schema_of(reg.cls), config, f"{where}.config",
                     f"resource {reg.name} (plugin '{reg.plugin}')")
+
+
+def looks_local(value: str) -> bool:
+    """Whether a path can only mean a local file or folder (not a hub name like
+    ``org/model``): explicitly relative or absolute, two or more folders deep,
+    a glob, or ending like a file (``.json``, ``.gguf``, ...)."""
+    if value.startswith(("./", "../", ".\\", "..\\", "~")) or os.path.isabs(value):
+        return True
+    if any(c in value for c in GLOB_CHARS) or value.replace("\\", "/").count("/") >= 2:
+        return True
+    return Path(value).suffix.lower() in LOCAL_SUFFIXES
+
+
+def _hub_dataset(owner: Mapping[str, Any]) -> bool:
+    """Whether an object loads a hub dataset (``data_name: "org/name"`` that is no local path)."""
+    name = owner.get("data_name") if isinstance(owner, Mapping) else None
+    return isinstance(name, str) and name.count("/") == 1 and not looks_local(name)

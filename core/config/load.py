@@ -89,8 +89,6 @@ def load(path_or_dict: str | Path | Mapping[str, Any], registry: Any = None,
     overrides it; for a dict the default is the current folder).
     """
     from ..registry import get_registry
-    from .migrate import migrate
-    from .validate import validate
 
     registry = registry or get_registry()
     if isinstance(path_or_dict, Mapping):
@@ -100,7 +98,28 @@ def load(path_or_dict: str | Path | Mapping[str, Any], registry: Any = None,
         source = Path(path_or_dict)
         raw = load_raw(source)
         folder = Path(base_dir) if base_dir is not None else source.parent
-    canonical, notes = migrate(raw, registry)
-    workflow = validate(canonical, registry, folder.resolve(), source)
+    _, workflow, notes, problems = check(raw, registry, folder.resolve(), source)
+    if problems:
+        raise ConfigError(problems)
     workflow.notes = notes
     return workflow
+
+
+def check(raw: Mapping[str, Any], registry: Any, base_dir: Path, source: Path | None = None):
+    """``(canonical config, workflow or None, notes, problems)`` in one pass.
+
+    The migration's problems and validation's are reported together, each
+    naming the key as the user wrote it; the workflow is None when there are
+    problems. ``modelpress migrate`` prints the canonical config either way.
+    """
+    from .migrate import migrate_all
+    from .validate import validate
+
+    canonical, notes, migration_problems, origins = migrate_all(raw, registry)
+    problems = [origins.as_written(line, say_canonical=False) for line in migration_problems]
+    try:
+        workflow = validate(canonical, registry, base_dir, source)
+    except ConfigError as exc:
+        problems += [origins.as_written(line) for line in exc.problems]
+        workflow = None
+    return canonical, (None if problems else workflow), notes, list(dict.fromkeys(problems))

@@ -10,13 +10,18 @@ so that ``modelpress migrate`` can show what changed. What is rewritten:
 - ``input_model.hf_config`` is lifted (``model_name`` -> ``model_path``,
   ``model_loading_args`` / ``from_pretrained_args`` -> ``load_kwargs``);
 - ``*_config.params`` of data configs are flattened, a ``data_configs``
-  mapping becomes a list;
+  mapping becomes a list; Olive 0.5-0.6.1's ``params_config`` (with
+  ``component_kwargs``), ``components`` and ``data_root`` become the flat
+  ``*_config`` objects (see :mod:`.olive_forms`);
+- Olive's ``extra_args`` objects (``training_args``, load kwargs) are flattened;
 - Olive's ``search_algorithm`` / ``search_algorithm_config`` become
   ``sampler``, ``max_samples`` and ``seed``;
 - every ``"x-renamed": {"old": "new"}`` of a component's schema, at every
   object level (``null`` drops the key).
 
 A key set under both its old and its new name is an error, never a guess.
+Every moved key remembers where the user wrote it (:class:`.origins.Origins`),
+so that a later error names the key as written.
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ import copy
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from . import olive_forms
+from .origins import Origins
 from .schema import deref, join_path, prop_schema, property_names
 from .search_values import is_search_value
 
@@ -33,7 +40,19 @@ SEARCH_CONFIG_KEYS = {"num_samples": "max_samples"}
 
 def migrate(raw: Mapping[str, Any], registry: Any) -> tuple[dict, list[str]]:
     """``(canonical config, notes)``; conflicting old and new keys raise ConfigError."""
-    return _Migration(registry).run(raw)
+    migration = _Migration(registry)
+    canonical = migration.rewrite(raw)
+    if migration.problems:
+        raise ConfigError(migration.problems)
+    return canonical, migration.notes
+
+
+def migrate_all(raw: Mapping[str, Any], registry: Any) -> tuple[dict, list[str], list[str], Origins]:
+    """``(canonical config, notes, problems, origins)``: nothing raised, so that
+    validation can report the migration's problems together with its own."""
+    migration = _Migration(registry)
+    canonical = migration.rewrite(raw)
+    return canonical, migration.notes, migration.problems, migration.origins
 
 
 class _Migration:
@@ -43,9 +62,14 @@ class _Migration:
         self.registry = registry
         self.notes: list[str] = []
         self.problems: list[str] = []
+        self.origins = Origins()
 
-    def run(self, raw: Mapping[str, Any]) -> tuple[dict, list[str]]:
-        """Migrate a copy of ``raw``; raise ConfigError for conflicts."""
+    def moved(self, new: str, old: str) -> None:
+        """Record that the key now at ``new`` was at ``old`` (a path of this migration)."""
+        self.origins.add(new, old)
+
+    def rewrite(self, raw: Mapping[str, Any]) -> dict:
+        """Migrate a copy of ``raw``; conflicts are collected in ``problems``."""
         cfg = copy.deepcopy(dict(raw))
         self.lift_engine(cfg)
         model = cfg.get("input_model")
@@ -72,9 +96,9 @@ class _Migration:
             self.search_strategy(cfg["search_strategy"])
         if isinstance(cfg.get("azureml_client"), dict):
             self.share_azureml_client(cfg)
-        if self.problems:
-            raise ConfigError(self.problems)
-        return cfg, self.notes
+        if "data_root" in cfg:
+            olive_forms.data_root(self, cfg)
+        return cfg
 
     # -- workflow level ------------------------------------------------------
 
@@ -123,6 +147,7 @@ class _Migration:
             if key in cfg and cfg[key] != value:
                 self.problems.append(f"engine.{key}: also set at the top level with another value; keep one")
             cfg[key] = value
+            self.moved(key, f"engine.{key}")
         if engine:
             self.notes.append(f"engine: {', '.join(engine)} moved to the top level")
 
@@ -137,6 +162,7 @@ class _Migration:
                         self.problems.append(f"data_configs.{name}.name: '{entry['name']}' differs from its key "
                                              f"'{name}'; use one name")
                     entry = {"name": name, **{k: v for k, v in entry.items() if k != "name"}}
+                self.moved(f"data_configs[{len(listed)}]", f"data_configs.{name}")
                 listed.append(entry)
             cfg["data_configs"] = data = listed
             self.notes.append("data_configs: the mapping of names became a list of configs with 'name'")
@@ -145,12 +171,22 @@ class _Migration:
                 self.data_entry(entry, f"data_configs[{i}]")
 
     def data_entry(self, entry: dict, path: str) -> None:
-        """Flatten ``*_config.params`` of one data config, then its renames."""
+        """Olive's older data config forms into the flat one, then its renames."""
+        name = self.registry.canonical_name("data_container", entry.get("type")) \
+            if isinstance(entry.get("type"), str) else None
+        schema = self.registry.get("data_container", name).cls.get_schema() if name else {}
+        if "components" in entry and "components" not in property_names(schema, schema):
+            olive_forms.components(self, entry, path)
+        if "params_config" in entry and "params_config" not in property_names(schema, schema):
+            olive_forms.params_config(self, entry, path, schema)
         for key, part in list(entry.items()):
             if key.endswith("_config") and isinstance(part, dict) and isinstance(part.get("params"), dict):
                 params = part.pop("params")
                 self.merge(part, params, f"{path}.{key}.params")
+                for inner in params:
+                    self.moved(f"{path}.{key}.{inner}", f"{path}.{key}.params.{inner}")
                 self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
+        olive_forms.component_types(self, entry, path, schema)
         self.component("data_container", entry, path)
 
     def hoist_data_config(self, cfg: dict, owner: dict, key: str, path: str, name: str) -> None:
@@ -165,6 +201,7 @@ class _Migration:
         while name in taken:
             name += "_"
         entry = {"name": name, **{k: v for k, v in entry.items() if k != "name"}}
+        self.moved(f"data_configs[{len(cfg['data_configs'])}]", path)
         cfg["data_configs"].append(entry)
         owner[key] = name
         self.notes.append(f"{path}: the inline data config moved to data_configs as '{name}'")
@@ -185,12 +222,15 @@ class _Migration:
                 self.problems.append(f"{path}.search_algorithm: also set as 'sampler'; keep only 'sampler'")
             else:
                 strategy["sampler"] = strategy.pop("search_algorithm")
+                self.moved(f"{path}.sampler", f"{path}.search_algorithm")
                 self.notes.append(f"{path}.search_algorithm: renamed to 'sampler'")
         algo_config = strategy.get("search_algorithm_config")
         if isinstance(algo_config, dict):
             del strategy["search_algorithm_config"]
             renamed = {SEARCH_CONFIG_KEYS.get(k, k): v for k, v in algo_config.items()}
             self.merge(strategy, renamed, f"{path}.search_algorithm_config")
+            for old in algo_config:
+                self.moved(f"{path}.{SEARCH_CONFIG_KEYS.get(old, old)}", f"{path}.search_algorithm_config.{old}")
             self.notes.append(f"{path}.search_algorithm_config: flattened into {path}"
                               + "".join(f"; {k} renamed to '{v}'" for k, v in SEARCH_CONFIG_KEYS.items()
                                         if k in algo_config))
@@ -209,6 +249,8 @@ class _Migration:
         if isinstance(entry.get("config"), dict) and "config" not in property_names(schema, schema):
             inner = entry.pop("config")
             self.merge(entry, inner, f"{path}.config")
+            for key in inner:
+                self.moved(f"{path}.{key}", f"{path}.config.{key}")
             self.notes.append(f"{path}.config: flattened into {path}")
         if kind == "pass" and "disable_search" in entry:
             del entry["disable_search"]
@@ -217,6 +259,7 @@ class _Migration:
         if lift_hf_config and isinstance(entry.get("hf_config"), dict):
             self.lift_hf_config(entry, path)
         if reg is not None:
+            olive_forms.extra_args(self, schema, entry, path, schema)
             self.rename(schema, entry, path, schema)
 
     def pass_data_configs(self, cfg: dict, entry: dict, path: str, step: str) -> None:
@@ -242,6 +285,7 @@ class _Migration:
                 self.problems.append(f"{path}.hf_config.{key}: {path}.{target} is also set; keep one")
                 continue
             entry[target] = value
+            self.moved(f"{path}.{target}", f"{path}.hf_config.{key}")
             self.notes.append(f"{path}.hf_config.{key}: moved to {path}.{target}")
 
     def canonical_type(self, kind: str, entry: dict, path: str):
@@ -290,6 +334,7 @@ class _Migration:
                 self.problems.append(f"{where}: renamed to '{new}', which is also set; keep only '{new}'")
             else:
                 rebuilt[new] = item
+                self.moved(join_path(path, [new]), where)
                 self.notes.append(f"{where}: renamed to '{new}'")
         value.clear()
         value.update(rebuilt)

@@ -1,8 +1,11 @@
 """Validation of a canonical config into a :class:`Workflow`.
 
 First the workflow's own keys (schemas/workflow.json), then every component
-with the schema of its registered type, then the named references between
-them. Every problem found is reported at once, one line each.
+with the schema of its registered type, each pass's own checks
+(``check_config``: training_args, ...), the named references between them,
+the local files that must exist and the accelerators this host can provide.
+Every problem found is reported at once, one line each: a broken entry only
+skips the checks that need that entry, never the rest of the config.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from ..components import Accelerator, RunContext
 from ..errors import ConfigError, did_you_mean
 from ..frozen import Config
 from .check import Checker, component_schema_of
+from .host import host_problems
+from .partial import own_checks_despite_errors
 from .schema import closed, error_lines, fill_defaults, shown, validator_for, workflow_skeleton
 from .search_values import case_for
 from .workflow import SEARCH, Step, Workflow
@@ -36,22 +41,28 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     validator = validator_for(skeleton, "schemas/workflow.json")
     lines = error_lines(validator, cfg, "", checker._unknown_key_hook(None, "workflow", skeleton))
     checker.problems.extend(lines)
-    broken = {re.split(r"[.\[:]", line, maxsplit=1)[0] for line in lines}
+    broken = [re.split(r": ", line, maxsplit=1)[0] for line in lines]
     fill_defaults(skeleton, cfg, skeleton, validator)
 
-    def ok(section: str) -> bool:
-        return section not in broken
+    def ok(path: str) -> bool:
+        """No skeleton problem at or above ``path`` (a section whose shape is right)."""
+        return not any(b == path or path.startswith((b + ".", b + "[")) for b in broken)
 
-    data_configs = _data_configs(cfg, checker) if ok("data_configs") else {}
-    checker.data_names = list(data_configs) if ok("data_configs") else None
+    def clean(path: str) -> bool:
+        """No skeleton problem at, above or inside ``path`` (an entry that can be checked)."""
+        return ok(path) and not any(b.startswith((path + ".", path + "[")) for b in broken)
+
+    data_configs = _data_configs(cfg, checker, clean) if ok("data_configs") else {}
+    checker.data_names = _data_names(cfg) if isinstance(cfg.get("data_configs"), list) else None
     checker.walk(skeleton, cfg, "", skeleton)  # cache/output folders, metrics' data_config
-    systems = _systems(cfg, checker, registry) if ok("systems") else {}
-    input_model = _input_model(cfg["input_model"], checker, registry) if ok("input_model") and ok("(top level)") else {}
-    evaluators = _evaluators(cfg, checker, registry) if ok("evaluators") else {}
+    systems = _systems(cfg, checker, registry, clean) if ok("systems") else {}
+    input_model = (_input_model(cfg["input_model"], checker, registry)
+                   if "input_model" in cfg and clean("input_model") else {})
+    evaluators = _evaluators(cfg, checker, registry, clean) if ok("evaluators") else {}
     for key, names in (("host", systems), ("target", systems), ("evaluator", evaluators)):
         value = cfg.get(key)
         where = "evaluators" if key == "evaluator" else "systems"
-        if ok(key) and ok(where) and isinstance(value, str) and value not in names:
+        if ok(key) and isinstance(cfg.get(where, {}), dict) and isinstance(value, str) and value not in names:
             have = f"{where} has {', '.join(names)}" if names else f"{where} is empty"
             checker.problems.append(f"{key}: no {where[:-1]} named '{value}'{did_you_mean(value, names)} ({have})")
     search = _search_strategy(cfg, checker, registry) if ok("search_strategy") else None
@@ -59,8 +70,9 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
         checker.problems.append("search_strategy: a search needs an evaluator to rank its points; "
                                 "set \"evaluator\" to one of evaluators, or set \"search_strategy\": false")
     accelerator = _accelerator(systems.get(cfg.get("target")), cfg.get("execution_providers"), registry)
+    checker.problems.extend(host_problems(cfg, systems, registry))
     unset: dict = {}
-    steps = _passes(cfg, checker, registry, search is not None, accelerator, unset) if ok("passes") else []
+    steps = _passes(cfg, checker, registry, search is not None, accelerator, unset, clean) if ok("passes") else []
     if checker.problems:
         raise ConfigError(list(dict.fromkeys(checker.problems)))
 
@@ -87,10 +99,17 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     )
 
 
-def _data_configs(cfg: dict, checker: Checker) -> dict[str, dict]:
+def _data_names(cfg: dict) -> list[str]:
+    """The names of the data configs (also of the ones with problems)."""
+    return [e["name"] for e in cfg["data_configs"] if isinstance(e, dict) and isinstance(e.get("name"), str)]
+
+
+def _data_configs(cfg: dict, checker: Checker, ok) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for i, entry in enumerate(cfg.get("data_configs") or []):
         path = f"data_configs[{i}]"
+        if not ok(path):
+            continue
         if entry["name"] in out:
             checker.problems.append(f"{path}.name: '{entry['name']}' is used by another data config; "
                                     f"give each its own name")
@@ -100,9 +119,12 @@ def _data_configs(cfg: dict, checker: Checker) -> dict[str, dict]:
     return out
 
 
-def _systems(cfg: dict, checker: Checker, registry: Any) -> dict[str, dict]:
+def _systems(cfg: dict, checker: Checker, registry: Any, ok) -> dict[str, dict]:
     out = {}
     for name, entry in (cfg.get("systems") or {}).items():
+        if not ok(f"systems.{name}"):
+            out[name] = entry
+            continue
         checked, _ = checker.entry("system", entry, f"systems.{name}")
         out[name] = checked if checked is not None else dict(entry)
     if LOCAL not in out and LOCAL in (cfg.get("host"), cfg.get("target")):
@@ -121,7 +143,10 @@ def _input_model(entry: dict, checker: Checker, registry: Any) -> dict:
     for name in cls.path_fields:  # model folders that exist next to the config
         value = checked.get(name)
         if isinstance(value, str):
-            checked[name] = checker.resolve(value, f"input_model.{name}", True)
+            # a file may also be named inside the (local) model folder, e.g. a GGUF file
+            folder = checked.get("model_path") if name != "model_path" else None
+            checked[name] = checker.resolve(value, f"input_model.{name}", True,
+                                            also_in=folder if isinstance(folder, str) else None)
         elif isinstance(value, dict) and "type" in value and not cls_marks_path(cls, name):
             checker.resource(value, f"input_model.{name}")
     return checked
@@ -133,11 +158,14 @@ def cls_marks_path(cls: type, name: str) -> bool:
     return isinstance(prop, dict) and bool(prop.get("x-path"))
 
 
-def _evaluators(cfg: dict, checker: Checker, registry: Any) -> dict[str, dict]:
+def _evaluators(cfg: dict, checker: Checker, registry: Any, ok) -> dict[str, dict]:
     from ..goals import goal_config_problems
 
     out = {}
     for name, evaluator in (cfg.get("evaluators") or {}).items():
+        if not ok(f"evaluators.{name}"):
+            out[name] = evaluator
+            continue
         seen: set[str] = set()
         for i, metric in enumerate(evaluator["metrics"]):
             path = f"evaluators.{name}.metrics[{i}]"
@@ -214,9 +242,11 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
 
 
 def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, accelerator: Accelerator,
-            unset: dict) -> list[Step]:
+            unset: dict, ok) -> list[Step]:
     steps = []
     for name, value in (cfg.get("passes") or {}).items():
+        if not ok(f"passes.{name}"):
+            continue
         entries = value if isinstance(value, list) else [value]
         if len(entries) > 1 and not searching:
             checker.problems.append(f"passes.{name}: a list of {len(entries)} alternative passes needs a "
@@ -230,6 +260,8 @@ def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, acceler
                     checker.problems.append(f"{path}.{key}: a search value needs a search; {SEARCH_HINT}, "
                                             f"or give one value")
             if checked is None:
+                # schema problems: the pass's own checks still run on the rest
+                checker.problems.extend(own_checks_despite_errors(entry, path, checker, registry, accelerator))
                 alternatives.append(dict(entry))
                 continue
             cls = registry.get("pass", checked["type"]).cls

@@ -76,7 +76,7 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
     ("unknown model type", changed("input_model.type", "FakeModl"),
      "input_model.type: no plugin provides model type"),
     ("pass option typo", changed("passes.lora.rr", 8), "passes.lora.rr: unknown key 'rr'"),
-    ("olive pass option typo", OLIVE_TYPO, "passes.lora.lora_rr: unknown key 'lora_rr'; did you mean 'lora_r'?"),
+    ("olive pass option typo", OLIVE_TYPO, "passes.lora.config.lora_rr: unknown key 'lora_rr'; did you mean 'lora_r'?"),
     ("nested pass option typo", changed("passes.lora.training_args.learnin_rate", 0.1),
      "passes.lora.training_args.learnin_rate: unknown key 'learnin_rate'; did you mean 'learning_rate'?"),
     ("pass option wrong type", changed("passes.lora.r", "big"), "passes.lora.r: expected an integer, got \"big\""),

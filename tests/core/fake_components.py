@@ -22,7 +22,7 @@ LORA_SCHEMA = {
         "target_modules": {"type": ["array", "null"], "items": {"type": "string"}, "default": None},
         "train_data_config": {"type": "string", "x-data-config": True},
         "eval_data_config": {"type": ["string", "null"], "x-data-config": True, "default": None},
-        "output_folder": {"type": "string", "x-path": True},
+        "output_folder": {"type": "string", "x-path": "output"},
         "training_args": {
             "type": "object",
             "additionalProperties": False,

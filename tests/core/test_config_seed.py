@@ -31,7 +31,7 @@ def test_seed_has_exactly_one_error_the_lora_double_quant(plugin_registry, seed)
     with pytest.raises(ConfigError) as info:
         load(seed, plugin_registry)
     assert info.value.problems == [
-        "passes.lora.double_quant: LoRA has no option 'double_quant'; it belongs to QLoRA: set \"type\": \"QLoRA\""]
+        "passes.lora.config.double_quant: LoRA has no option 'double_quant'; it belongs to QLoRA: set \"type\": \"QLoRA\""]
 
 
 def test_seed_with_qlora_validates_and_migrates(plugin_registry, seed):

@@ -79,7 +79,13 @@ def test_every_problem_is_reported_at_once(registry, tmp_path):
         "pases", "input_model.model_pth", "host", "passes.lora.rr"]
 
 
-def test_named_systems_and_implicit_local(registry, tmp_path):
+@pytest.fixture
+def cuda_host(monkeypatch):
+    """Validation as on a host with CUDA (these tests are about GPU systems, not this host)."""
+    monkeypatch.setattr("modelpress.config.host.cuda_missing", lambda: "")
+
+
+def test_named_systems_and_implicit_local(registry, tmp_path, cuda_host):
     config = good(systems={"box": {"type": "LocalSystem", "accelerators": ["gpu"]}}, host="box")
     wf = load(write_config(tmp_path, config), registry)
     assert wf.host == "box" and wf.target == "local"
@@ -88,7 +94,7 @@ def test_named_systems_and_implicit_local(registry, tmp_path):
     assert set(load(write_config(tmp_path, config), registry).systems) == {"box"}
 
 
-def test_check_config_sees_the_target_accelerator(register_plugin, tmp_path):
+def test_check_config_sees_the_target_accelerator(register_plugin, tmp_path, cuda_host):
     from modelpress.components import Pass
     from modelpress.hookspecs import hookimpl
 
