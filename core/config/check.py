@@ -17,6 +17,7 @@ from ..errors import ConfigError, did_you_mean
 from ..registry import KIND_WORDS
 from .schema import (closed, deref, error_lines, fill_defaults, join_path, prop_schema,
                      property_names, shown, validator_for)
+from .partial import valid_part
 from .search_values import extract, is_search_value
 
 GLOB_CHARS = "*?["
@@ -61,6 +62,8 @@ class Checker:
         lines = error_lines(validator, body, path, self._unknown_key_hook(kind, reg.name, schema, reg.plugin))
         if lines:
             self.problems.extend(lines)
+            # references and files are still checked on what is valid
+            self.walk(schema, valid_part(validator, body), path, schema)
             return None, specs
         fill_defaults(schema, body, schema, validator)
         self.walk(schema, body, path, schema)
@@ -121,7 +124,9 @@ class Checker:
                 if sub.get("x-path"):
                     # the data files of a hub dataset ("org/name") are files of that dataset
                     mode = sub["x-path"] if not _hub_dataset(value) else "hub"
-                    value[key] = self.path_value(item, where, mode)
+                    # a file may also be named inside the object's model folder (a GGUF file)
+                    folder = value.get("model_path") if key != "model_path" else None
+                    value[key] = self.path_value(item, where, mode, folder if isinstance(folder, str) else None)
                 elif sub.get("x-data-config"):
                     self.data_ref(item, where)
                 else:
@@ -142,10 +147,10 @@ class Checker:
                 self.problems.append(f"{at}: no data config named '{name}'"
                                      f"{did_you_mean(name, self.data_names)} ({have})")
 
-    def path_value(self, value: Any, where: str, mode: Any) -> Any:
+    def path_value(self, value: Any, where: str, mode: Any, also_in: str | None = None) -> Any:
         """Resolve the strings of a path field; check resource objects."""
         if isinstance(value, str):
-            return self.resolve(value, where, mode)
+            return self.resolve(value, where, mode, also_in)
         if isinstance(value, list):
             return [self.path_value(v, join_path(where, [i]), mode) for i, v in enumerate(value)]
         if isinstance(value, dict) and "type" in value and not is_search_value(value):
@@ -166,7 +171,7 @@ class Checker:
         candidate = os.path.normpath(self.base_dir / os.path.expanduser(value))
         explicit = value.startswith(("./", "../", ".\\", "..\\")) or value in (".", "..")
         exists = bool(glob.glob(candidate)) if any(c in value for c in GLOB_CHARS) else os.path.exists(candidate)
-        if not exists and also_in and os.path.exists(os.path.join(also_in, value)):
+        if not exists and also_in and os.path.exists(os.path.join(self.base_dir, also_in, value)):
             return value
         if not exists and (mode == "input" or mode is True and looks_local(value)):
             self.problems.append(f"{where}: no such file or folder {shown(value)} "

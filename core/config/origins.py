@@ -13,6 +13,8 @@ import re
 
 #: the path at the start of a problem line: ``a.b[0].c: ...``
 LEADING_PATH = re.compile(r"^([A-Za-z_$][\w$-]*(?:\.[\w$-]+|\[\d+\])*)(?=: )")
+#: Olive's wrapper objects, whose removal alone needs no mention
+WRAPPERS = re.compile(r"^engine\.|\.(?:config|params|extra_args)(?=[.\[]|$)")
 
 
 class Origins:
@@ -46,8 +48,8 @@ class Origins:
         if original == path:
             return line
         rest = line[len(path):]
-        renamed = re.split(r"[.\[]", original)[-1] != re.split(r"[.\[]", path)[-1]
-        return f"{original}{rest} (now {path})" if say_canonical and renamed else original + rest
+        moved = WRAPPERS.sub("", original) != path  # more than an unwrapped "config"/"params"
+        return f"{original}{rest} (now {path})" if say_canonical and moved else original + rest
 
     def __bool__(self) -> bool:
         return bool(self._moved)

@@ -142,11 +142,8 @@ def _input_model(entry: dict, checker: Checker, registry: Any) -> dict:
     cls = registry.get("model_type", checked["type"]).cls
     for name in cls.path_fields:  # model folders that exist next to the config
         value = checked.get(name)
-        if isinstance(value, str):
-            # a file may also be named inside the (local) model folder, e.g. a GGUF file
-            folder = checked.get("model_path") if name != "model_path" else None
-            checked[name] = checker.resolve(value, f"input_model.{name}", True,
-                                            also_in=folder if isinstance(folder, str) else None)
+        if isinstance(value, str) and not cls_marks_path(cls, name):  # x-path ones are resolved already
+            checked[name] = checker.resolve(value, f"input_model.{name}", True)
         elif isinstance(value, dict) and "type" in value and not cls_marks_path(cls, name):
             checker.resource(value, f"input_model.{name}")
     return checked
