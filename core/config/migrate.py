@@ -29,13 +29,13 @@ import copy
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from . import olive_forms
+from . import olive_forms, olive_workflow
+from .olive_workflow import SEARCH_CONFIG_KEYS  # noqa: F401 (the docs test reads it here)
 from .origins import Origins
 from .schema import deref, join_path, prop_schema, property_names
 from .search_values import is_search_value
 
 HF_CONFIG_KEYS = {"model_loading_args": "load_kwargs", "from_pretrained_args": "load_kwargs"}
-SEARCH_CONFIG_KEYS = {"num_samples": "max_samples"}
 
 
 def migrate(raw: Mapping[str, Any], registry: Any) -> tuple[dict, list[str]]:
@@ -71,7 +71,8 @@ class _Migration:
     def rewrite(self, raw: Mapping[str, Any]) -> dict:
         """Migrate a copy of ``raw``; conflicts are collected in ``problems``."""
         cfg = copy.deepcopy(dict(raw))
-        self.lift_engine(cfg)
+        olive_workflow.lift_engine(self, cfg)
+        olive_workflow.olive_engine_keys(self, cfg)
         model = cfg.get("input_model")
         if isinstance(model, dict):
             self.component("model_type", model, "input_model", lift_hf_config=True)
@@ -93,63 +94,14 @@ class _Migration:
                     self.component("pass", entry, path)
                     self.pass_data_configs(cfg, entry, path, name)
         if isinstance(cfg.get("search_strategy"), dict):
-            self.search_strategy(cfg["search_strategy"])
+            olive_workflow.search_strategy(self, cfg["search_strategy"])
         if isinstance(cfg.get("azureml_client"), dict):
-            self.share_azureml_client(cfg)
+            olive_workflow.share_azureml_client(self, cfg)
         if "data_root" in cfg:
             olive_forms.data_root(self, cfg)
         return cfg
 
     # -- workflow level ------------------------------------------------------
-
-    def share_azureml_client(self, cfg: dict) -> None:
-        """Olive's top-level ``azureml_client`` reaches every component that takes one."""
-        client = cfg["azureml_client"]
-
-        def wants(kind: str, entry: dict) -> bool:
-            reg_name = self.registry.canonical_name(kind, entry.get("type")) if isinstance(entry.get("type"), str) else None
-            if reg_name is None or "azureml_client" in entry:
-                return False
-            props = self.registry.get(kind, reg_name).cls.get_schema().get("properties", {})
-            return "azureml_client" in props
-
-        for name, system in _items(cfg.get("systems")):
-            if wants("system", system):
-                system["azureml_client"] = copy.deepcopy(client)
-                self.notes.append(f"systems.{name}.azureml_client: copied from the top-level azureml_client")
-
-        def visit(value: Any, path: str) -> None:
-            if isinstance(value, dict):
-                if isinstance(value.get("config"), dict) and wants("resource", {"type": value.get("type"),
-                                                                               **value["config"]}):
-                    value["config"]["azureml_client"] = copy.deepcopy(client)
-                    self.notes.append(f"{path}.config.azureml_client: copied from the top-level azureml_client")
-                for key, sub in value.items():
-                    visit(sub, f"{path}.{key}")
-            elif isinstance(value, list):
-                for i, sub in enumerate(value):
-                    visit(sub, f"{path}[{i}]")
-
-        visit(cfg.get("input_model"), "input_model")
-        visit(cfg.get("data_configs"), "data_configs")
-
-    def lift_engine(self, cfg: dict) -> None:
-        """Move Olive's ``engine`` keys to the top level."""
-        if "engine" not in cfg:
-            return
-        engine = cfg["engine"]
-        if not isinstance(engine, dict):
-            self.problems.append(f"engine: expected an object of engine keys (host, target, cache_dir, ...), "
-                                 f"got {type(engine).__name__}")
-            return
-        del cfg["engine"]
-        for key, value in engine.items():
-            if key in cfg and cfg[key] != value:
-                self.problems.append(f"engine.{key}: also set at the top level with another value; keep one")
-            cfg[key] = value
-            self.moved(key, f"engine.{key}")
-        if engine:
-            self.notes.append(f"engine: {', '.join(engine)} moved to the top level")
 
     def data_configs(self, cfg: dict) -> None:
         """A mapping of data configs becomes the list form; each entry is migrated."""
@@ -213,34 +165,6 @@ class _Migration:
         if reg is not None and isinstance(metric.get("user_config"), dict):
             schema = reg.cls.get_schema()
             self.rename(schema, metric["user_config"], f"{path}.user_config", schema)
-
-    def search_strategy(self, strategy: dict) -> None:
-        """Olive's search keys become ``sampler``, ``max_samples`` and ``seed``."""
-        path = "search_strategy"
-        if "search_algorithm" in strategy:
-            if "sampler" in strategy:
-                self.problems.append(f"{path}.search_algorithm: also set as 'sampler'; keep only 'sampler'")
-            else:
-                strategy["sampler"] = strategy.pop("search_algorithm")
-                self.moved(f"{path}.sampler", f"{path}.search_algorithm")
-                self.notes.append(f"{path}.search_algorithm: renamed to 'sampler'")
-        algo_config = strategy.get("search_algorithm_config")
-        if isinstance(algo_config, dict):
-            del strategy["search_algorithm_config"]
-            renamed = {SEARCH_CONFIG_KEYS.get(k, k): v for k, v in algo_config.items()}
-            self.merge(strategy, renamed, f"{path}.search_algorithm_config")
-            for old in algo_config:
-                self.moved(f"{path}.{SEARCH_CONFIG_KEYS.get(old, old)}", f"{path}.search_algorithm_config.{old}")
-            self.notes.append(f"{path}.search_algorithm_config: flattened into {path}"
-                              + "".join(f"; {k} renamed to '{v}'" for k, v in SEARCH_CONFIG_KEYS.items()
-                                        if k in algo_config))
-        sampler = strategy.get("sampler")
-        name = self.registry.canonical_name("search_strategy", sampler) if isinstance(sampler, str) else None
-        if name is not None:
-            schema = self.registry.get("search_strategy", name).cls.get_schema()
-            self.rename(schema, strategy, path, schema)
-
-    # -- one component -------------------------------------------------------
 
     def component(self, kind: str, entry: dict, path: str, lift_hf_config: bool = False) -> None:
         """Unwrap ``config``, lift Olive's hf_config, canonical type name, renames."""

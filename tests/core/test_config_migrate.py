@@ -125,3 +125,32 @@ def test_inline_data_configs_move_to_data_configs(registry, tmp_path):
     assert canonical["data_configs"][1]["load_dataset_config"] == {"data_files": "data.jsonl"}
     write_config(tmp_path, {})
     assert set(load(canonical, registry, base_dir=tmp_path).data_configs) == {"acc_data", "lora_train_data"}
+
+
+def test_olive_engine_keys_that_change_nothing_are_dropped_with_a_note(registry):
+    raw = {**GOOD, "engine": {"log_to_file": True, "ort_log_severity_level": 3, "cache_dir": "c"}}
+    canonical, notes = migrate(raw, registry)
+    assert "log_to_file" not in canonical and "ort_log_severity_level" not in canonical
+    assert canonical["cache_dir"] == "c"
+    assert [n.split(";")[0] for n in notes if "dropped" in n] == [
+        "engine.ort_log_severity_level: dropped", "engine.log_to_file: dropped"]
+
+
+def test_olive_keys_that_would_change_what_runs_are_problems(registry):
+    with pytest.raises(ConfigError) as info:
+        migrate({**GOOD, "pass_flows": [["lora"]], "engine": {"packaging_config": {"type": "Zipfile"}}}, registry)
+    assert [p.split(";")[0] for p in info.value.problems] == [
+        "pass_flows: Olive's pass_flows is not supported",
+        "engine.packaging_config: Olive's packaging_config is not supported"]
+
+
+def test_inline_engine_systems_and_evaluator_get_names(registry):
+    evaluator = {"metrics": [{"name": "acc", "type": "fake_accuracy", "data_config": "train"}]}
+    raw = {**GOOD, "engine": {"host": {"type": "LocalSystem", "config": {"accelerators": ["cpu"]}},
+                              "evaluator": evaluator}}
+    raw.pop("evaluator")
+    canonical, notes = migrate(raw, registry)
+    assert canonical["host"] == "host" and canonical["systems"]["host"] == {"type": "LocalSystem",
+                                                                         "accelerators": ["cpu"]}
+    assert canonical["evaluator"] == "evaluator" and canonical["evaluators"]["evaluator"] == evaluator
+    assert "engine.host: the inline system moved to systems as 'host'" in notes
