@@ -231,7 +231,10 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
         reg = registry.get("system", system["type"])
         if not reg.missing:
             body = {k: v for k, v in system.items() if k != "type"}
-            found = reg.cls(Config(body), RunContext(registry)).accelerators() or found
+            try:
+                found = reg.cls(Config(body), RunContext(registry)).accelerators() or found
+            except Exception:  # noqa: BLE001 - a broken system entry is reported by its schema check
+                pass
     if providers:
         matching = [a for a in found if a.execution_provider in providers]
         return matching[0] if matching else Accelerator(found[0].device, providers[0])

@@ -31,7 +31,8 @@ def test_fp16_on_cpu_is_a_config_error(plugin_registry, tmp_path):
         "builder; use fp32, int4 or int8"]
 
 
-def test_fp16_on_cuda_is_accepted(plugin_registry, tmp_path):
+def test_fp16_on_cuda_is_accepted(plugin_registry, tmp_path, monkeypatch):
+    monkeypatch.setattr("modelpress.config.host.cuda_missing", lambda: "")  # as on a host with CUDA
     gpu = [{"device": "gpu", "execution_providers": ["CUDAExecutionProvider"]}]
     wf = mp_config.load(workflow(tmp_path, {"precision": "fp16"}, gpu), registry=plugin_registry, base_dir=tmp_path)
     assert wf.passes[0].alternatives[0]["precision"] == "fp16"
