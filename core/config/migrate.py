@@ -139,6 +139,7 @@ class _Migration:
                     self.moved(f"{path}.{key}.{inner}", f"{path}.{key}.params.{inner}")
                 self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
         olive_forms.component_types(self, entry, path, schema)
+        olive_forms.dataset_type(self, entry, path)
         self.component("data_container", entry, path)
 
     def hoist_data_config(self, cfg: dict, owner: dict, key: str, path: str, name: str) -> None:

@@ -109,6 +109,18 @@ def component_types(m: Any, entry: dict, path: str, schema: Mapping[str, Any]) -
             m.notes.append(f"{path}.{key}: dropped (empty once its default type is gone)")
 
 
+def dataset_type(m: Any, entry: dict, path: str) -> None:
+    """Olive 0.5-0.6's ``dataset_type``: ``corpus`` is what modelpress does; ``pair`` is refused,
+    since dropping it would train on other tokens than Olive does."""
+    part = entry.get("pre_process_data_config")
+    value = part.get("dataset_type") if isinstance(part, dict) else None
+    if value is not None and str(value).lower() != "corpus":
+        m.problems.append(f"{path}.pre_process_data_config.dataset_type: Olive's {value!r} datasets "
+                          f"(source and target columns trained apart) are not supported; join them into one "
+                          f"text with text_template (e.g. \"{{source}}\\n{{target}}\") and drop dataset_type")
+        del part["dataset_type"]
+
+
 def data_root(m: Any, cfg: dict) -> None:
     """Olive 0.5's top-level ``data_root``: relative data paths are joined to it."""
     root = cfg.pop("data_root")

@@ -14,6 +14,7 @@ import pytest
 
 from modelpress.cli import main
 from modelpress.config import check, load, load_raw, migrate
+from modelpress.errors import ConfigError
 
 COOKBOOK = Path(__file__).parent / "configs" / "olive" / "cookbook-phrase-classification.json"
 TEMPLATE = "<|user|>\n{phrase}<|end|>\n<|assistant|>\n{tone}<|end|>"
@@ -171,3 +172,17 @@ def test_migrate_prints_the_canonical_form_and_exits_2_when_it_is_invalid(plugin
     (tmp_path / "dataset").mkdir()
     (tmp_path / "dataset" / "dataset-classification.json").write_text('{"phrase": "x", "tone": "joy"}\n')
     assert main(["migrate", str(path)]) == 0
+
+
+def test_olive_pair_datasets_are_refused_not_dropped(plugin_registry):
+    config = load_raw(COOKBOOK)
+    kwargs = config["data_configs"][0]["params_config"]["component_kwargs"]["pre_process_data"]
+    kwargs["dataset_type"] = "pair"
+    with pytest.raises(ConfigError) as info:
+        migrate(config, plugin_registry)
+    assert [p.split(";")[0] for p in info.value.problems] == [
+        "data_configs[0].pre_process_data_config.dataset_type: Olive's 'pair' datasets (source and target "
+        "columns trained apart) are not supported"]
+    _, _, _, problems = check(config, plugin_registry, COOKBOOK.parent)
+    assert problems[0].startswith("data_configs[0].params_config.component_kwargs.pre_process_data.dataset_type: "
+                                  "Olive's 'pair' datasets")
