@@ -290,10 +290,25 @@ class _Search:
                   for r in records]
         if self.wf.output_dir is not None:
             write_pareto(Path(self.wf.output_dir), trials, self.objectives)
-        return SearchResult(best=best, trials=trials, pareto=pareto_front(trials, self.objectives),
+        front = pareto_front(trials, self.objectives)
+        _log_summary(trials, best, front)
+        return SearchResult(best=best, trials=trials, pareto=front,
                             objectives=list(self.objectives),
                             trial_footprints=[r.get("footprints") or [] for r in records],
                             stopped_by=self.stopped_by, complete=self.complete)
+
+
+def _log_summary(trials: list[dict], best: list, front: list[int]) -> None:
+    """The search's outcome in the log: counts by state, the best trial, the front."""
+    states: dict[str, int] = {}
+    for t in trials:
+        states[t["state"]] = states.get(t["state"], 0) + 1
+    log.info("search: %d trial(s) (%s)", len(trials), ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
+    if best:
+        log.info("best trial %s: %s -> %s", best[0].trial, best[0].point, best[0].metrics)
+    by_number = {t["number"]: t for t in trials}
+    for number in front:
+        log.info("pareto front: trial %s: %s -> %s", number, by_number[number]["params"], by_number[number]["metrics"])
 
 
 def run_search(engine: Any, *, worker: bool = False, max_trials: int | None = None,
