@@ -93,7 +93,9 @@ def cmd_run(args) -> int:
         points = [None] if not workflow.search_strategy else []
         if not points:
             print(f"search over {len(workflow.search_params())} parameter(s); first point shown")
-            points = [{p.key: _first(p.spec) for p in workflow.search_params()}]
+            from .search_space import space_from_workflow
+
+            points = [space_from_workflow(workflow).default_point()]
         for step in engine.plan(points[0]):
             print(f"  {step.step:<24} {step.config['type']:<22} {step.key[:12]}  "
                   f"{'cached' if step.cached else 'to run'}")
@@ -123,14 +125,6 @@ def _load_with_overrides(path: Path, items: list[str]):
     for key, value in pairs:
         log.info("override: %s = %s", key, json.dumps(value))
     return workflow
-
-
-def _first(spec: dict):
-    if "choices" in spec:
-        return spec["choices"][0]
-    if "cases" in spec:
-        return next(iter(spec["cases"].values()))[0]
-    return spec.get("low")
 
 
 def cmd_generate(args) -> int:

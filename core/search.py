@@ -107,14 +107,19 @@ def _phase_config(cfg: dict, step: str | None, worker: bool) -> dict:
 def prepare_study(workflow: Any, registry: Any) -> list:
     """Create the search's studies once, before any worker starts; returns the strategies."""
     cfg = strategy_config(workflow)
-    space = space_from_workflow(workflow)
     cls = registry.require("search_strategy", cfg["sampler"], "search_strategy.sampler")
     objectives = search_objectives(workflow, registry)[0]
+    prepared = _prepare(cls, cfg, _phases(cfg, space_from_workflow(workflow)), objectives)
+    return [s for s in prepared if s is not None]
+
+
+def _prepare(cls: Any, cfg: dict, phases: list, objectives: list) -> list:
+    """One prepared strategy per phase (None for all when ``cls`` keeps no
+    shared state): what ``modelpress run`` does before its first trial."""
     prepare = getattr(cls, "prepare", None)
     if prepare is None:
-        return []
-    return [prepare(Config(_phase_config(cfg, step, False)), sub, objectives)
-            for step, sub in _phases(cfg, space)]
+        return [None] * len(phases)
+    return [prepare(Config(_phase_config(cfg, step, False)), sub, objectives) for step, sub in phases]
 
 
 # ------------------------------------------------------------------ driver
@@ -197,17 +202,12 @@ class _Search:
     # -- phases ----------------------------------------------------------------
 
     def strategies(self, phases: list) -> list:
-        """One strategy per phase. Not a worker: create every phase's study now,
-        so workers never wait for a later phase's study to appear."""
-        prepare = getattr(self.cls, "prepare", None)
-        made = []
-        for step, space in phases:
-            config = Config(_phase_config(self.cfg, step, self.worker))
-            if prepare is not None and not self.worker:
-                made.append(prepare(config, space, self.objectives))
-            else:
-                made.append(None)  # joined when its phase starts: the study may come later
-        return made
+        """One strategy per phase. Not a worker: create every phase's study now
+        (:func:`prepare_study`'s work), so workers never wait for a later
+        phase's study to appear. A worker joins each when its phase starts."""
+        if self.worker:
+            return [None] * len(phases)
+        return _prepare(self.cls, self.cfg, phases, self.objectives)
 
     def strategy(self, step: str | None, space: SearchSpace, prepared: Any = None):
         if prepared is not None:
@@ -261,7 +261,7 @@ class _Search:
         fixed: dict = {}
         phases = _phases(self.cfg, self.space)
         prepared = self.strategies(phases)
-        for (step, sub), strategy in zip(phases, prepared):
+        for (step, sub), strategy in zip(phases, prepared, strict=True):
             later = {k: v for k, v in self.space.default_point().items()
                      if step is not None and k not in sub.keys and k not in fixed}
             phase_fixed = {**later, **fixed}
