@@ -10,7 +10,8 @@ so an override is checked exactly like the file's own values.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .errors import UserError
 
