@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -87,8 +88,17 @@ def strategy_config(workflow: Any) -> dict:
         identity = {"search": {k: v for k, v in cfg.items() if k not in ("storage", "study_name")},
                     "params": [[p.key, p.spec] for p in workflow.search_params()],
                     "input_model": workflow.input_model}
-        cfg["study_name"] = "modelpress-" + stable_hash(identity)[:12]
+        cfg["study_name"] = study_name(workflow, stable_hash(identity))
     return cfg
+
+
+def study_name(workflow: Any, digest: str) -> str:
+    """``<config file name>-<8 hex digits>``: readable in a shared storage, and
+    the same for every worker started from one config (the digest covers the
+    search settings, the searched parameters and the input model)."""
+    source = getattr(workflow, "source", None)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") if source else ""
+    return f"{stem or 'modelpress'}-{digest[:8]}"
 
 
 def _phases(cfg: dict, space: SearchSpace) -> list[tuple[str | None, SearchSpace]]:
