@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, console
 from .errors import PassFailed, UserError
 
 
@@ -19,7 +19,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="modelpress",
         description="Fine-tune, merge, quantize and evaluate small language models from one config.")
     p.add_argument("--version", action="version", version=f"modelpress {__version__}")
+    _verbosity_flags(p, 0)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # Each sub-command takes -v/-q too (after its name, where users type them);
+    # SUPPRESS keeps a sub-command from resetting a count given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity_flags(common, argparse.SUPPRESS)
+    sub.add_parser = _checked_add_parser(sub, common)
 
     run = sub.add_parser("run", help="run a workflow config (JSON or YAML)")
     run.add_argument("config_path", nargs="?", metavar="CONFIG")
@@ -28,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", help="override the config's output_dir")
     run.add_argument("--cache-dir", help="override the config's cache_dir")
     run.add_argument("--clean-cache", action="store_true", help="empty the cache first")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one config value before validation, e.g. --set passes.lora.r=32 "
+                          "(dotted path; VALUE read as JSON/YAML, else a string); repeatable")
 
     for name, text in (("validate", "check a config and report every problem"),
                        ("migrate", "print the canonical form of a config and what was rewritten")):
@@ -50,43 +59,76 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--adapter", help="name of an exported adapter to switch on")
     gen.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
 
-    ft = sub.add_parser("finetune", help="write and run a LoRA/QLoRA config in one command")
-    ft.add_argument("--model", required=True, help="HF folder, hub name or .gguf file")
-    ft.add_argument("--data", required=True, help="JSON Lines, JSON, CSV, Parquet or text file")
-    ft.add_argument("--text-template", required=True, help='e.g. "### Text: {phrase}\\n### Tone: {tone}"')
-    ft.add_argument("--method", choices=["lora", "qlora"], default="lora")
-    ft.add_argument("--max-steps", type=int, default=100)
-    ft.add_argument("--max-seq-len", type=int, default=512)
-    ft.add_argument("--r", type=int, default=16)
-    ft.add_argument("--merge", action="store_true", help="merge the adapter into the base afterwards")
-    ft.add_argument("--output-dir", default="finetune-output")
-    ft.add_argument("--save-config", help="write the config here (and still run unless --no-run)")
-    ft.add_argument("--no-run", action="store_true")
-
     rep = sub.add_parser("report", help="print a run's metrics and (re)write its HTML report")
     rep.add_argument("output_dir", metavar="OUTPUT_DIR")
 
     worker = sub.add_parser("search-worker", help="run trials of a config's shared Optuna study")
     worker.add_argument("config_path", metavar="CONFIG")
     worker.add_argument("--max-trials", type=int, help="stop after this many trials")
+    _plugin_commands(sub)
     return p
+
+
+def _checked_add_parser(sub, common: argparse.ArgumentParser):
+    """``sub.add_parser`` that adds the common flags and refuses a taken name.
+
+    argparse before 3.11 lets a second parser of the same name silently
+    replace the first: a plugin could hide ``run``.
+    """
+    add = sub.add_parser
+
+    def add_parser(name: str, **kwargs):
+        if name in sub.choices:
+            raise ValueError(f"command '{name}' already exists")
+        kwargs["parents"] = [common, *kwargs.get("parents", [])]
+        return add(name, **kwargs)
+
+    return add_parser
+
+
+def _verbosity_flags(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="more log lines (debug); overrides the config's log_severity_level")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="fewer log lines (-q warnings only, -qq errors only)")
+
+
+def _plugin_commands(sub) -> None:
+    """Sub-commands that plugins add through the ``register_commands`` hook.
+
+    Each implementation is called by hand (not through ``pm.hook``) so that a
+    plugin whose command clashes or breaks is named in the error.
+    """
+    from .registry import get_registry
+
+    for impl in get_registry().pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(subparsers=sub)
+        except (argparse.ArgumentError, ValueError, TypeError) as exc:
+            raise UserError(f"plugin '{impl.plugin_name}': register_commands failed: {exc}; "
+                            f"upgrade or uninstall the plugin") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
-    parser = _parser()
+    try:
+        parser = _parser()
+    except UserError as exc:  # a broken plugin: the message names it
+        return _user_error(exc)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 0
+    args.severity = console.severity_from_flags(args.verbose, args.quiet)
+    console.configure(args.severity)
     try:
+        if hasattr(args, "handler"):  # a plugin's command (register_commands)
+            return args.handler(args)
         from . import commands
 
         return getattr(commands, "cmd_" + args.command.replace("-", "_"))(args)
     except UserError as exc:
-        for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
-        return exc.exit_code
+        return _user_error(exc)
     except PassFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         if exc.log_tail:
@@ -95,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished passes stay in the cache; rerun to resume", file=sys.stderr)
         return 130
+
+
+def _user_error(exc: UserError) -> int:
+    for line in exc.problems:
+        print(f"error: {line}", file=sys.stderr)
+    return exc.exit_code
 
 
 def print_json(data) -> None:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 from .cli import config_path, print_json
 from .errors import UserError
+
+log = logging.getLogger("modelpress")
 
 
 def cmd_validate(args) -> int:
@@ -77,10 +80,11 @@ def cmd_schema(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .config import load
     from .engine import Engine, run_workflow
 
-    workflow = load(config_path(args))
+    workflow = _load_with_overrides(config_path(args), args.overrides)
+    if args.severity is not None:  # -v/-q win over the config's log_severity_level
+        workflow.log_severity_level = args.severity
     for note in workflow.notes:
         print(f"migrated: {note}", file=sys.stderr)
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("cache_dir", args.cache_dir)) if v}
@@ -94,7 +98,9 @@ def cmd_run(args) -> int:
         points = [None] if not workflow.search_strategy else []
         if not points:
             print(f"search over {len(workflow.search_params())} parameter(s); first point shown")
-            points = [{p.key: _first(p.spec) for p in workflow.search_params()}]
+            from .search_space import space_from_workflow
+
+            points = [space_from_workflow(workflow).default_point()]
         for step in engine.plan(points[0]):
             print(f"  {step.step:<24} {step.config['type']:<22} {step.key[:12]}  "
                   f"{'cached' if step.cached else 'to run'}")
@@ -107,12 +113,23 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _first(spec: dict):
-    if "choices" in spec:
-        return spec["choices"][0]
-    if "cases" in spec:
-        return next(iter(spec["cases"].values()))[0]
-    return spec.get("low")
+def _load_with_overrides(path: Path, items: list[str]):
+    """Load a config with ``--set`` overrides applied to the file's raw dict."""
+    from . import overrides
+    from .config import load, load_raw, migrate, validate
+    from .registry import get_registry
+
+    if not items:
+        return load(path)
+    pairs = overrides.parse(items)
+    raw = overrides.apply(load_raw(path), pairs)
+    registry = get_registry()
+    canonical, notes = migrate(raw, registry)
+    workflow = validate(canonical, registry, path.parent.resolve(), path)
+    workflow.notes = notes
+    for key, value in pairs:
+        log.info("override: %s = %s", key, json.dumps(value))
+    return workflow
 
 
 def cmd_generate(args) -> int:
@@ -148,46 +165,6 @@ def cmd_generate(args) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
     sys.stdout.write("\n")
-    return 0
-
-
-def finetune_config(args) -> dict:
-    """The workflow config ``modelpress finetune`` writes."""
-    model = {"type": "HfModel", "model_path": args.model}
-    if args.model.endswith(".gguf"):
-        model = {"type": "HfModel", "model_path": str(Path(args.model).parent), "gguf_file": Path(args.model).name}
-    suffix = Path(args.data).suffix.lower().lstrip(".")
-    data_name = {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet", "txt": "text"}.get(suffix)
-    if data_name is None:
-        raise UserError(f"--data {args.data}: unsupported file type '.{suffix}'; "
-                        "use .json/.jsonl, .csv, .parquet or .txt")
-    passes = {"finetune": {"type": "QLoRA" if args.method == "qlora" else "LoRA", "r": args.r,
-                           "train_data_config": "train", "training_args": {"max_steps": args.max_steps}}}
-    if args.merge:
-        passes["merge"] = {"type": "MergeAdapterWeights"}
-    return {
-        "input_model": model,
-        "data_configs": [{"name": "train", "type": "HuggingfaceContainer",
-                          "load_dataset_config": {"data_name": data_name, "data_files": str(Path(args.data).resolve()),
-                                                  "split": "train"},
-                          "pre_process_data_config": {"text_template": args.text_template, "strategy": "join",
-                                                      "max_seq_len": args.max_seq_len}}],
-        "passes": passes,
-        "output_dir": args.output_dir,
-    }
-
-
-def cmd_finetune(args) -> int:
-    from .engine import run_workflow
-
-    config = finetune_config(args)
-    if args.save_config:
-        Path(args.save_config).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        print(f"config written to {args.save_config}")
-    if args.no_run:
-        return 0
-    result = run_workflow(config)
-    print(f"output model: {result.output_dir / 'model'}")
     return 0
 
 

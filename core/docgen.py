@@ -94,8 +94,9 @@ def hook_page() -> str:
              "each decorated with `@hookimpl` (`from modelpress import hookimpl`). Register",
              "hooks receive a `register` callback owned by the core: call it once per",
              "component class. modelpress checks the class, its name and aliases there.",
-             "Lifecycle hooks are called by the engine around every pass; their return",
-             "values are ignored.", "",
+             "Lifecycle hooks (`before_run`, `before_pass`, `before_evaluation`, ...) are",
+             "called around a run, every pass and every evaluation; their return values",
+             "are ignored. `register_commands` adds sub-commands to the command line.", "",
              "```python",
              "from modelpress import hookimpl",
              "",
@@ -121,9 +122,17 @@ HOOK_ARGS = {
     "register": "callback: `register(cls)` adds a component class (a subclass of the kind's base class) "
                 "and returns it; raises `UserError` on a duplicate name or a wrong class",
     "step": "the step's name in the config's `passes` (e.g. `\"lora\"`)",
-    "model": "the input model handle of the step (`modelpress.components.ModelHandle`)",
+    "model": "a model handle (`modelpress.components.ModelHandle`): the step's input model, "
+             "or the model being evaluated",
     "result": "the output model handle of the step",
     "context": "the run's `modelpress.components.RunContext` (registry, accelerator, data configs)",
+    "subparsers": "the `argparse` sub-parsers action of `modelpress`: `subparsers.add_parser(name, help=...)` "
+                  "returns the new command's parser (it already takes `-v`/`-q`)",
+    "workflow": "the validated `modelpress.config.Workflow` being run",
+    "run_result": "the run's `modelpress.engine.RunResult` (output folder, output model, metrics, search)",
+    "error": "the exception that stopped the run; it is raised again after the hook",
+    "metric_configs": "the evaluator's canonical metric configs (list of dicts: name, type, sub_types, ...)",
+    "metric_values": "the measured values, `{\"<metric>-<sub type>\": float}` (a copy)",
 }
 
 

@@ -322,4 +322,6 @@ def run_workflow(config: Any, **overrides: Any) -> RunResult:
     if workflow.clean_cache:
         import shutil
         shutil.rmtree(workflow.cache_dir, ignore_errors=True)
-    return Engine(workflow).run()
+    from .lifecycle import run_with_hooks
+
+    return run_with_hooks(Engine(workflow))

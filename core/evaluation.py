@@ -120,9 +120,15 @@ def evaluate_model(model: ModelHandle, metrics: Sequence[Mapping[str, Any]], con
 
     Returns ``{"<metric name>-<sub type>": value}``. Details the metrics
     report go to ``<context.work_dir>/metric_details.json`` when a work
-    folder is set.
+    folder is set. Calls the ``before_evaluation`` and ``after_evaluation``
+    hooks here, in the process that evaluates (the engine caches results,
+    so a cached evaluation calls neither).
     """
+    hook = context.registry.pm.hook
+    hook.before_evaluation(model=model, metric_configs=list(metrics), context=context)
     values, details = evaluate_with_details(model, metrics, context)
+    # A copy: a tracking plugin must not change what the engine caches.
+    hook.after_evaluation(model=model, metric_values=dict(values), context=context)
     if context.work_dir is not None and details:
         path = Path(context.work_dir) / DETAILS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)

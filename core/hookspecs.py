@@ -54,3 +54,43 @@ def before_pass(step, model, context):
 @hookspec
 def after_pass(step, model, result, context):
     """Called after a pass: ``result`` is the output model handle."""
+
+
+@hookspec
+def register_commands(subparsers):
+    """Add sub-commands to the ``modelpress`` command line.
+
+    Call ``subparsers.add_parser(name, help=...)``, add its arguments, and
+    ``set_defaults(handler=fn)``: ``fn(args)`` runs the command and returns
+    the exit code. Raise :class:`modelpress.errors.UserError` for bad input
+    (one line, exit code 2). Import heavy libraries inside ``fn`` only:
+    every ``modelpress`` invocation builds the parser.
+    """
+
+
+@hookspec
+def before_run(workflow, context):
+    """Called once before a workflow runs (after it is validated)."""
+
+
+@hookspec
+def after_run(workflow, run_result, context):
+    """Called once after a workflow ran and its output folder is written."""
+
+
+@hookspec
+def on_run_error(workflow, error, context):
+    """Called when a run stops on an exception (a failed pass, a bad config, Ctrl-C).
+
+    The exception is raised again afterwards; a hook cannot swallow it.
+    """
+
+
+@hookspec
+def before_evaluation(model, metric_configs, context):
+    """Called before a model is evaluated, in the process that evaluates it."""
+
+
+@hookspec
+def after_evaluation(model, metric_values, context):
+    """Called after a model is evaluated, with its ``{"<metric>-<sub type>": value}`` dict."""

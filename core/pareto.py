@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .components import SubMetric
 
@@ -59,7 +60,7 @@ def rank(records: Iterable[Mapping[str, Any]], objectives: Sequence[SubMetric]) 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """Whether ``a`` is no worse than ``b`` everywhere and better somewhere (minimising)."""
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
 def pareto_front(records: Iterable[Mapping[str, Any]], objectives: Sequence[SubMetric]) -> list[int]:
@@ -82,6 +83,10 @@ def pareto_document(records: Sequence[Mapping[str, Any]], objectives: Sequence[S
                        for o in objectives],
         "points": [{"trial": r["number"], "params": r.get("params"), "metrics": r.get("metrics")}
                    for r in sorted(records, key=lambda r: r["number"]) if r["number"] in front],
+        # every trial, so a reader (and the report) sees what the front was chosen from
+        "trials": [{"trial": r["number"], "state": r.get("state"), "params": r.get("params"),
+                    "metrics": r.get("metrics"), "error": r.get("error"), "on_front": r["number"] in front}
+                   for r in sorted(records, key=lambda r: r["number"])],
     }
 
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .errors import UserError
-from .report_charts import line_chart, scatter_chart
+from .report_charts import line_chart
+from .report_search import pareto_svg, trial_rows
+from .report_training import loss_series, training_logs  # noqa: F401 (loss_series: part of this API)
 
 REPORT_FILE = "report.html"
 _NUMBER = re.compile(r"^-?[\d.,]+( \S+)?$")
@@ -67,63 +69,6 @@ def _read_json(path: Path) -> Any:
         raise UserError(f"{path}: cannot be read ({exc}); rerun the workflow to rewrite it") from None
 
 
-def loss_series(log: Any) -> dict[str, list[tuple[float, float]]]:
-    """``{"loss": [(step, value)], "eval_loss": [...]}`` from a training log.
-
-    Accepts a list of log entries (Trainer's ``log_history``) or a dict
-    holding one (under ``log_history``, ``history``, ``entries`` or ``steps``),
-    or a dict of lists keyed ``train``/``eval``.
-    """
-    if isinstance(log, Mapping):
-        for key in ("log_history", "history", "entries", "steps", "logs"):
-            if isinstance(log.get(key), list):
-                return loss_series(log[key])
-        series: dict[str, list] = {}
-        for key in ("train", "eval"):
-            for name, points in loss_series(log.get(key) or []).items():
-                series.setdefault(name if key == "train" or name.startswith("eval") else f"eval_{name}", []).extend(points)
-        return series
-    series = {}
-    for i, entry in enumerate(log if isinstance(log, list) else []):
-        if not isinstance(entry, Mapping):
-            continue
-        x = entry.get("step", entry.get("global_step", i + 1))
-        for key, value in entry.items():
-            # train_loss is Trainer's end-of-run average, not a point on the curve
-            if key.endswith("loss") and key != "train_loss" and isinstance(value, (int, float)) \
-                    and isinstance(x, (int, float)) and math.isfinite(value):
-                series.setdefault(key, []).append((float(x), float(value)))
-    return series
-
-
-def _training_logs(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict]]:
-    """Loss curves of the passes that kept a ``training_log.json``.
-
-    Looked for in each pass's cache entry (two levels down) and next to the
-    paths of its output model (the adapter folder), never deeper: a base
-    model's folder may be large.
-    """
-    found, seen = [], set()
-    for node in nodes:
-        candidates = []
-        entry = node.get("entry_dir")
-        if isinstance(entry, str) and Path(entry).is_dir():
-            root = Path(entry)
-            candidates += [root / "training_log.json", *root.glob("*/training_log.json"),
-                           *root.glob("*/*/training_log.json")]
-        for value in (node.get("output_model") or {}).values():
-            if isinstance(value, str) and value and Path(value).exists():
-                folder = Path(value) if Path(value).is_dir() else Path(value).parent
-                candidates += [folder / "training_log.json", folder.parent / "training_log.json"]
-        for candidate in candidates:
-            if candidate.is_file() and candidate.resolve() not in seen:
-                seen.add(candidate.resolve())
-                series = loss_series(_read_json(candidate))
-                if series:
-                    found.append((str(node.get("step", "?")), series))
-    return found
-
-
 def load(output_dir: str | Path) -> RunFiles:
     """Read an output folder; a folder without any run file is a :class:`UserError`."""
     folder = Path(output_dir)
@@ -141,7 +86,7 @@ def load(output_dir: str | Path) -> RunFiles:
     if not (files.run or files.nodes or files.metrics or files.input_metrics):
         raise UserError(f"report: {folder} holds no run.json, footprints.json or metrics.json; "
                         f"give the output_dir of a finished run")
-    files.training_logs = _training_logs(files.nodes)
+    files.training_logs = training_logs(files.nodes, _read_json)
     return files
 
 
@@ -183,7 +128,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain-text table with aligned columns (first column left, others right)."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     def line(cells):
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
@@ -217,6 +162,21 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 h1{font-size:1.5em}td{vertical-align:top}h2{font-size:1.2em;margin-top:1.6em}pre{white-space:pre-wrap;margin:0}"""
 
 
+class _Ids:
+    """Element ids, each used once: a search has several trials of one step."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def __call__(self, base: str) -> str:
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-") or "x"
+        found, n = slug, 2
+        while found in self.used:
+            found, n = f"{slug}-{n}", n + 1
+        self.used.add(found)
+        return found
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str) -> str:
     e = html.escape
     head = "".join(f"<th>{e(str(h))}</th>" for h in header)
@@ -229,6 +189,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str) 
 def render_html(files: RunFiles) -> str:
     """The report page (self-contained HTML5)."""
     e = html.escape
+    ids = _Ids()
+    ids.used.update({"run-info", "metrics", "goals", "passes", "samples"})  # the page's fixed ids
     parts = [f"<h1>modelpress run: {e(files.folder.name)}</h1>"]
     run = files.run
     info = [(k, run.get(k)) for k in ("source", "started", "finished") if run.get(k)]
@@ -248,9 +210,16 @@ def render_html(files: RunFiles) -> str:
                               "hit" if n.get("cache_hit") else "miss"] for n in files.nodes], "passes"))
     for step, series in files.training_logs:
         parts.append(f"<h2>Training loss: {e(step)}</h2>")
-        parts.append(line_chart(series, x_label="step", y_label="loss", chart_id=f"loss-{step}"))
-    if files.pareto and files.pareto.get("points"):
-        parts.append("<h2>Pareto front</h2>" + pareto_svg(files.pareto))
+        if all(len(v) == 1 for v in series.values()):
+            x = next(iter(series.values()))[0][0]
+            parts.append(f"<p class=note>One logged value per series (step {x:g}): no curve to draw. "
+                         f"Lower <code>logging_steps</code> to log more often.</p>")
+        parts.append(line_chart(series, x_label="step", y_label="loss", chart_id=ids(f"loss-{step}"),
+                                integer_x=True))
+    if files.pareto and (files.pareto.get("points") or files.pareto.get("trials")):
+        parts.append("<h2>Search: Pareto front</h2>" + pareto_svg(files.pareto, chart_id=ids("pareto")))
+        trial_header, trial_table = trial_rows(files.pareto)
+        parts.append("<h2>Search: trials</h2>" + _table(trial_header, trial_table, ids("trials")))
     if examples := samples(files):
         parts.append("<h2>Sample generations</h2>")
         parts.append(_table(["model", "prompt", "answer", "label"],
@@ -258,21 +227,6 @@ def render_html(files: RunFiles) -> str:
                              for x in examples], "samples"))
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>modelpress report</title>"
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-
-
-def pareto_svg(pareto: Mapping[str, Any]) -> str:
-    """The Pareto points on the first two objectives (one objective: by trial)."""
-    objectives = [o["name"] for o in pareto.get("objectives") or []]
-    points = []
-    for p in pareto.get("points") or []:
-        m = p.get("metrics") or {}
-        x = m.get(objectives[0]) if len(objectives) > 1 else p.get("trial")
-        y = m.get(objectives[1] if len(objectives) > 1 else objectives[0]) if objectives else None
-        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
-            points.append((float(x), float(y), f"trial {p.get('trial')}: {json.dumps(p.get('params'))}"))
-    x_label = objectives[0] if len(objectives) > 1 else "trial"
-    y_label = objectives[1] if len(objectives) > 1 else (objectives[0] if objectives else "")
-    return scatter_chart(points, x_label=x_label, y_label=y_label, chart_id="pareto")
 
 
 def write_report(output_dir: str | Path) -> Path:

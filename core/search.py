@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -87,8 +88,17 @@ def strategy_config(workflow: Any) -> dict:
         identity = {"search": {k: v for k, v in cfg.items() if k not in ("storage", "study_name")},
                     "params": [[p.key, p.spec] for p in workflow.search_params()],
                     "input_model": workflow.input_model}
-        cfg["study_name"] = "modelpress-" + stable_hash(identity)[:12]
+        cfg["study_name"] = study_name(workflow, stable_hash(identity))
     return cfg
+
+
+def study_name(workflow: Any, digest: str) -> str:
+    """``<config file name>-<8 hex digits>``: readable in a shared storage, and
+    the same for every worker started from one config (the digest covers the
+    search settings, the searched parameters and the input model)."""
+    source = getattr(workflow, "source", None)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") if source else ""
+    return f"{stem or 'modelpress'}-{digest[:8]}"
 
 
 def _phases(cfg: dict, space: SearchSpace) -> list[tuple[str | None, SearchSpace]]:
@@ -107,14 +117,19 @@ def _phase_config(cfg: dict, step: str | None, worker: bool) -> dict:
 def prepare_study(workflow: Any, registry: Any) -> list:
     """Create the search's studies once, before any worker starts; returns the strategies."""
     cfg = strategy_config(workflow)
-    space = space_from_workflow(workflow)
     cls = registry.require("search_strategy", cfg["sampler"], "search_strategy.sampler")
     objectives = search_objectives(workflow, registry)[0]
+    prepared = _prepare(cls, cfg, _phases(cfg, space_from_workflow(workflow)), objectives)
+    return [s for s in prepared if s is not None]
+
+
+def _prepare(cls: Any, cfg: dict, phases: list, objectives: list) -> list:
+    """One prepared strategy per phase (None for all when ``cls`` keeps no
+    shared state): what ``modelpress run`` does before its first trial."""
     prepare = getattr(cls, "prepare", None)
     if prepare is None:
-        return []
-    return [prepare(Config(_phase_config(cfg, step, False)), sub, objectives)
-            for step, sub in _phases(cfg, space)]
+        return [None] * len(phases)
+    return [prepare(Config(_phase_config(cfg, step, False)), sub, objectives) for step, sub in phases]
 
 
 # ------------------------------------------------------------------ driver
@@ -197,17 +212,12 @@ class _Search:
     # -- phases ----------------------------------------------------------------
 
     def strategies(self, phases: list) -> list:
-        """One strategy per phase. Not a worker: create every phase's study now,
-        so workers never wait for a later phase's study to appear."""
-        prepare = getattr(self.cls, "prepare", None)
-        made = []
-        for step, space in phases:
-            config = Config(_phase_config(self.cfg, step, self.worker))
-            if prepare is not None and not self.worker:
-                made.append(prepare(config, space, self.objectives))
-            else:
-                made.append(None)  # joined when its phase starts: the study may come later
-        return made
+        """One strategy per phase. Not a worker: create every phase's study now
+        (:func:`prepare_study`'s work), so workers never wait for a later
+        phase's study to appear. A worker joins each when its phase starts."""
+        if self.worker:
+            return [None] * len(phases)
+        return _prepare(self.cls, self.cfg, phases, self.objectives)
 
     def strategy(self, step: str | None, space: SearchSpace, prepared: Any = None):
         if prepared is not None:
@@ -261,7 +271,7 @@ class _Search:
         fixed: dict = {}
         phases = _phases(self.cfg, self.space)
         prepared = self.strategies(phases)
-        for (step, sub), strategy in zip(phases, prepared):
+        for (step, sub), strategy in zip(phases, prepared, strict=True):
             later = {k: v for k, v in self.space.default_point().items()
                      if step is not None and k not in sub.keys and k not in fixed}
             phase_fixed = {**later, **fixed}
@@ -290,10 +300,25 @@ class _Search:
                   for r in records]
         if self.wf.output_dir is not None:
             write_pareto(Path(self.wf.output_dir), trials, self.objectives)
-        return SearchResult(best=best, trials=trials, pareto=pareto_front(trials, self.objectives),
+        front = pareto_front(trials, self.objectives)
+        _log_summary(trials, best, front)
+        return SearchResult(best=best, trials=trials, pareto=front,
                             objectives=list(self.objectives),
                             trial_footprints=[r.get("footprints") or [] for r in records],
                             stopped_by=self.stopped_by, complete=self.complete)
+
+
+def _log_summary(trials: list[dict], best: list, front: list[int]) -> None:
+    """The search's outcome in the log: counts by state, the best trial, the front."""
+    states: dict[str, int] = {}
+    for t in trials:
+        states[t["state"]] = states.get(t["state"], 0) + 1
+    log.info("search: %d trial(s) (%s)", len(trials), ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
+    if best:
+        log.info("best trial %s: %s -> %s", best[0].trial, best[0].point, best[0].metrics)
+    by_number = {t["number"]: t for t in trials}
+    for number in front:
+        log.info("pareto front: trial %s: %s -> %s", number, by_number[number]["params"], by_number[number]["metrics"])
 
 
 def run_search(engine: Any, *, worker: bool = False, max_trials: int | None = None,

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, did_you_mean
 from ..registry import KIND_WORDS
+from .dotted import put_specs
 from .schema import (closed, deref, error_lines, fill_defaults, join_path, prop_schema,
                      property_names, shown, validator_for)
 from .partial import valid_part
@@ -67,8 +68,7 @@ class Checker:
             return None, specs
         fill_defaults(schema, body, schema, validator)
         self.walk(schema, body, path, schema)
-        for key, spec in specs.items():
-            body[key] = {"$search": spec}
+        put_specs(body, specs)  # at dotted paths too: training_args.learning_rate
         out = {k: entry[k] for k in head if k in entry}
         out["type"] = reg.name
         out.update(body)

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .search_values import case_for
+from .dotted import SEARCH, pop_field, searched_fields, set_field
+from .search_values import SearchParam, case_for
 
-SEARCH = "$search"
+__all__ = ["Step", "Workflow", "SearchParam", "SEARCH"]
 _UNSET = object()
 
 
@@ -24,23 +25,6 @@ class Step:
 
     name: str
     alternatives: list[dict]  # each {"type": ..., **config with defaults}
-
-
-@dataclass
-class SearchParam:
-    """One searchable value.
-
-    ``key`` is ``"<step>.<field>"``, or ``"<step>"`` for the choice between a
-    step's alternatives (``spec`` then holds their indices as choices).
-    ``alternative`` is the index of the alternative a field belongs to when
-    the step has several (the field is searched only when that one is chosen).
-    """
-
-    key: str
-    step: str
-    field: str | None
-    spec: dict
-    alternative: int | None = None
 
 
 @dataclass
@@ -78,10 +62,9 @@ class Workflow:
                 params.append(SearchParam(step.name, step.name, None,
                                           {"choices": list(range(len(step.alternatives)))}))
             for index, config in enumerate(step.alternatives):
-                for name, value in config.items():
-                    if isinstance(value, dict) and SEARCH in value:
-                        params.append(SearchParam(f"{step.name}.{name}", step.name, name,
-                                                  copy.deepcopy(value[SEARCH]), index if several else None))
+                for name, spec in searched_fields(config):  # nested: "training_args.learning_rate"
+                    params.append(SearchParam(f"{step.name}.{name}", step.name, name,
+                                              copy.deepcopy(spec), index if several else None))
         return params
 
     def resolve(self, point: dict[str, Any]) -> list[tuple[str, dict]]:
@@ -99,10 +82,10 @@ class Workflow:
                     raise ConfigError(f"passes.{step.name}: {index!r} is not an alternative index "
                                       f"(0..{len(step.alternatives) - 1})")
             config = copy.deepcopy(step.alternatives[index])
-            searched = [k for k, v in config.items() if isinstance(v, dict) and SEARCH in v]
+            searched = dict(searched_fields(config))
             # plain search values first: a depends_on value needs its parent's
-            for name in sorted(searched, key=lambda k: "depends_on" in config[k][SEARCH]):
-                spec = config[name][SEARCH]
+            for name in sorted(searched, key=lambda k: "depends_on" in searched[k]):
+                spec = searched[name]
                 key = f"{step.name}.{name}"
                 if "depends_on" in spec and case_for(spec, config.get(spec["depends_on"])) is None:
                     value = None  # no case for the parent's value: the field is inactive
@@ -111,11 +94,11 @@ class Workflow:
                 if value is None:
                     default = self.unset_values.get((step.name, index, name), _UNSET)
                     if default is _UNSET:
-                        config.pop(name)
+                        pop_field(config, name)
                     else:
-                        config[name] = copy.deepcopy(default)
+                        set_field(config, name, copy.deepcopy(default))
                 else:
-                    config[name] = value
+                    set_field(config, name, value)
             chain.append((step.name, config))
         return chain
 

@@ -5,7 +5,8 @@ from typing import Any
 
 from modelpress.search_space import candidates
 
-from .strategies import OptunaStrategy, encode_choices
+from .encoding import encode_choices
+from .strategies import OptunaStrategy
 
 
 class Exhaustive(OptunaStrategy):
@@ -52,6 +53,7 @@ class Random(OptunaStrategy):
 
     name = "random"
     schema = "search_strategies/random.json"
+    dedupes = True
 
     def make_sampler(self) -> Any:
         import optuna
@@ -66,6 +68,7 @@ class TPE(OptunaStrategy):
     aliases = ("TPESampler",)
     schema = "search_strategies/tpe.json"
     needs_objectives = True
+    dedupes = True
 
     def make_sampler(self) -> Any:
         import optuna

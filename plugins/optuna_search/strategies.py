@@ -8,9 +8,15 @@ study's storage run trials of one search:
   run``); workers only load it, so they never race to create it;
 - exhaustive search enqueues every grid point when the study is created:
   Optuna hands each waiting trial to exactly one worker;
-- the trial limit (``max_samples``, ``max_iter``) is enforced on the trial
-  number, which the storage assigns atomically: a worker that draws a number
-  past the limit marks that trial pruned (``modelpress:surplus``) and stops;
+- the trial limit (``max_samples``, ``max_iter``) is checked before asking
+  (the study's trial count), so a worker that finds the study full stops
+  without leaving a trial behind; only two workers asking at the same moment
+  for the last place can draw a number past the limit, and that one trial is
+  marked pruned (``modelpress:surplus``) and hidden from every record;
+- the study's objectives are named after the metrics (``set_metric_names``),
+  so optuna-dashboard shows ``tone-accuracy``, not ``Objective 0``;
+- random and TPE over a finite space never repeat a point (``unseen``), and
+  run at most as many trials as the space has points;
 - metrics, the full point and errors are kept as a user attribute, so the
   study alone (optuna-dashboard, another machine) tells the whole story.
 """
@@ -18,30 +24,22 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from modelpress.components import SearchStrategy, SubMetric
 from modelpress.errors import ConfigError
 from modelpress.search_space import SearchSpace, decode_point
 
+from .encoding import encode_choices, sampler_params
 from .storage import create_study, load_study, open_storage
 
 log = logging.getLogger("modelpress")
 SURPLUS = "modelpress:surplus"
 STOP = "modelpress:stop"
 RECORD = "modelpress"  # user attribute: {"point", "metrics", "error", "state", "worker", "footprints"}
-PRIMITIVE = (type(None), bool, int, float, str)
-
-
-def encode_choices(choices: Sequence[Any]) -> tuple[list, dict]:
-    """Optuna categorical choices (primitives only) and the way back."""
-    if all(isinstance(c, PRIMITIVE) for c in choices):
-        return list(choices), {c: c for c in choices if not isinstance(c, float) or not math.isnan(c)}
-    encoded = [json.dumps(c, sort_keys=True) for c in choices]
-    return encoded, dict(zip(encoded, choices))
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,13 +50,15 @@ class OptunaStrategy(SearchStrategy):
     """Base of the Optuna-backed strategies (see the module docstring)."""
 
     schema: ClassVar[dict | str] = "search_strategies/random.json"
-    requires = {"optuna": "pip install 'modelpress[search]'"}
+    requires: ClassVar[dict[str, str]] = {"optuna": "pip install 'modelpress[search]'"}
     #: whether every objective is optimised (else only the first, by priority)
     multi_objective: ClassVar[bool] = False
     #: whether the strategy learns from metrics (refused without an evaluator)
     needs_objectives: ClassVar[bool] = False
     #: whether the space must be enumerable and is enqueued up front
     enumerates: ClassVar[bool] = False
+    #: whether proposals over a finite space skip points the study already has
+    dedupes: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], space: SearchSpace, objectives: Sequence[SubMetric],
                  study: Any = None):
@@ -68,7 +68,7 @@ class OptunaStrategy(SearchStrategy):
         self._done = False
         if study is None:
             storage = open_storage(config.get("storage"))
-            study = load_study(storage, self.study_name, self.make_sampler(), float(config.get("wait_s", 60)),
+            study = load_study(storage, self.study_name, self.sampler(), float(config.get("wait_s", 60)),
                                config.get("storage") or "memory")
         self.study = study
 
@@ -93,6 +93,19 @@ class OptunaStrategy(SearchStrategy):
     def make_sampler(self) -> Any:
         raise NotImplementedError
 
+    def sampler(self) -> Any:
+        """The strategy's Optuna sampler (kept to unseen points where it dedupes)."""
+        if not self.dedupes:
+            return self.make_sampler()
+        from .unseen import wrap
+
+        return wrap(self.make_sampler(), self.space, sampler_params)
+
+    def metric_names(self) -> list[str]:
+        """The names of the study's objectives: the metrics' joint keys."""
+        objectives = self.objectives if self.multi_objective else self.objectives[:1]
+        return [o.name for o in objectives] or ["objective"]
+
     def _limit(self) -> int | None:
         """How many trials the study runs in all; None: until stopped (max_time)."""
         caps = [int(v) for v in (self.config.get("max_samples"), self.config.get("max_iter")) if v]
@@ -101,6 +114,8 @@ class OptunaStrategy(SearchStrategy):
             if size is None:
                 self.space.grid()  # raises the error naming the range without a step
             caps.append(size)
+        if self.dedupes and size is not None:
+            caps.append(size)  # every point once; more trials would repeat one
         if caps:
             return min(caps)
         if self.config.get("max_time"):
@@ -112,16 +127,18 @@ class OptunaStrategy(SearchStrategy):
 
     @classmethod
     def prepare(cls, config: Mapping[str, Any], space: SearchSpace,
-                objectives: Sequence[SubMetric]) -> "OptunaStrategy":
+                objectives: Sequence[SubMetric]) -> OptunaStrategy:
         """Create the study (once, before any worker) and return a strategy on it."""
         probe = cls.__new__(cls)
         SearchStrategy.__init__(probe, config, space, objectives)
         probe.limit = probe._limit()
         storage = open_storage(config.get("storage"))
-        study, created = create_study(storage, probe.study_name, probe.directions(), probe.make_sampler())
+        study, created = create_study(storage, probe.study_name, probe.directions(), probe.sampler())
+        if created:
+            _name_objectives(study, probe.metric_names())
         if created and cls.enumerates:
             for point in space.grid(probe.limit):
-                study.enqueue_trial(_sampler_params(space, point))
+                study.enqueue_trial(sampler_params(space, point))
         return cls(config, space, objectives, study=study)
 
     # -- ask / tell ----------------------------------------------------------
@@ -137,9 +154,9 @@ class OptunaStrategy(SearchStrategy):
         # Only a goal met sets the stop flag: skip the read when none can.
         if self._done or (self.config.get("stop_when_goals_met") and self.stopped()):
             return None
-        # No count before asking: it costs a read of every trial per trial on
-        # a shared database; a number past the limit says the same, at the
-        # price of one hidden surplus trial per worker.
+        if self.limit is not None and self._full():
+            self._done = True
+            return None
         trial = self.study.ask()
         if self.limit is not None and trial.number >= self.limit:
             trial.set_user_attr(SURPLUS, True)
@@ -149,6 +166,17 @@ class OptunaStrategy(SearchStrategy):
         params = self._suggest(trial)
         self._live[trial.number] = trial
         return {"number": trial.number, "params": params}
+
+    def _full(self) -> bool:
+        """Whether the study holds ``limit`` trials and none waits to be run.
+
+        One read of the study per trial (what Optuna's MaxTrialsCallback
+        does); it spares every worker an empty surplus trial at the end.
+        """
+        from optuna.trial import TrialState
+
+        trials = self.study.get_trials(deepcopy=False)
+        return len(trials) >= self.limit and not any(t.state == TrialState.WAITING for t in trials)
 
     def _suggest(self, trial: Any) -> dict:
         point: dict = {}
@@ -251,15 +279,12 @@ class OptunaStrategy(SearchStrategy):
             time.sleep(0.2)
 
 
-def _sampler_params(space: SearchSpace, point: Mapping[str, Any]) -> dict:
-    """A point in the names and encodings Optuna's trial sees (for enqueueing)."""
-    out = {}
-    for param in space.params:
-        if param.key not in point:
-            continue
-        spec, case = space.spec_for(param, point)
-        value = point[param.key]
-        if "choices" in spec and not all(isinstance(c, PRIMITIVE) for c in spec["choices"]):
-            value = json.dumps(value, sort_keys=True)
-        out[space.sampler_name(param, case)] = value
-    return out
+def _name_objectives(study: Any, names: list[str]) -> None:
+    """Name the study's objectives (an experimental Optuna API: no warning for it)."""
+    import warnings
+
+    if len(names) != len(study.directions):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.set_metric_names(names)

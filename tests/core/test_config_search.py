@@ -126,3 +126,27 @@ def test_alternatives_need_a_search(registry, tmp_path):
         load(write_config(tmp_path, config), registry)
     assert info.value.problems == ['passes.train: a list of 2 alternative passes needs a search; set '
                                    '"search_strategy": {"sampler": "tpe"} (or another sampler), or keep one']
+
+
+def test_training_args_values_are_searched_at_their_dotted_path(registry, tmp_path):
+    config = with_passes(lora=lora(training_args={"learning_rate": [1e-4, 2e-4, 5e-4], "max_steps": 3,
+                                                  "eval_strategy": {"search": ["no", "steps"]}}))
+    wf = load(write_config(tmp_path, config), registry)
+    params = {p.key: (p.step, p.field, p.spec) for p in wf.search_params()}
+    assert params == {
+        "lora.training_args.learning_rate": ("lora", "training_args.learning_rate", {"choices": [1e-4, 2e-4, 5e-4]}),
+        "lora.training_args.eval_strategy": ("lora", "training_args.eval_strategy", {"choices": ["no", "steps"]}),
+    }
+    [(_, resolved)] = wf.resolve({"lora.training_args.learning_rate": 2e-4, "lora.training_args.eval_strategy": "steps"})
+    assert resolved["training_args"] == {"learning_rate": 2e-4, "max_steps": 3, "eval_strategy": "steps"}
+    assert validate(wf.canonical, registry, tmp_path).canonical == wf.canonical  # the stored form reloads
+    from modelpress.search_space import space_from_workflow
+
+    assert len(space_from_workflow(wf).grid()) == 6
+
+
+def test_a_bad_nested_candidate_names_its_dotted_path(registry, tmp_path):
+    config = with_passes(lora=lora(training_args={"learning_rate": [1e-4, -1]}))
+    with pytest.raises(ConfigError) as err:
+        load(write_config(tmp_path, config), registry)
+    assert any(line.startswith("passes.lora.training_args.learning_rate: candidate -1:") for line in err.value.problems)

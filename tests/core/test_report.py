@@ -13,7 +13,8 @@ import pytest
 
 from modelpress import report
 from modelpress.errors import UserError
-from modelpress.report_charts import nice_ticks
+from modelpress.pareto import pareto_document
+from modelpress.report_charts import nice_ticks, tick_labels
 
 METRICS = [
     {"name": "tone", "type": "accuracy", "data_config": "eval", "user_config": {},
@@ -61,7 +62,7 @@ class Elements(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.tags, self.cells, self.points, self.ids = {}, [], [], []
+        self.tags, self.cells, self.points, self.ids, self.classes = {}, [], [], [], []
         self._cell = None
 
     def handle_starttag(self, tag, attrs):
@@ -71,6 +72,8 @@ class Elements(HTMLParser):
             self.ids.append(attrs["id"])
         if tag == "polyline":
             self.points.append(attrs["points"])
+        if "class" in attrs:
+            self.classes.append((tag, attrs["class"]))
         if tag in ("td", "th"):
             self._cell = ""
 
@@ -118,7 +121,9 @@ def test_html_report_is_self_contained_with_charts(tmp_path):
     assert {"metrics", "goals", "passes", "samples", "loss-lora", "pareto"} <= set(page.ids)
     assert "0.81" in page.cells and "83.1 MB" in page.cells and "Text: I won <big>\nTone:" in page.cells
     assert "&lt;big&gt;" in text  # escaped
-    assert len(page.points) == 2  # loss and eval_loss
+    # loss is a line; eval_loss has one point: a marker, not a line; the front joins its 2 trials
+    assert [c for t, c in page.classes if t == "polyline"] == ["series", "front"]
+    assert ("circle", "marker") in page.classes and "eval_loss (one point)" in text
     loss_xy = [tuple(map(float, p.split(","))) for p in page.points[0].split()]
     assert len(loss_xy) == 4
     assert [y for _, y in loss_xy] == sorted(y for _, y in loss_xy)  # falling loss: y grows downwards
@@ -158,6 +163,89 @@ def test_loss_series_forms():
     for low, high in ((0, 7.4), (1.23, 1.31), (-3, 2.2), (5, 5)):
         ticks = nice_ticks(low, high)
         assert ticks[0] <= low and ticks[-1] >= high and len(ticks) <= 8
+
+
+def tick_texts(svg_text: str, axis: str) -> list[str]:
+    return re.findall(rf'<text class="{axis}tick"[^>]*>([^<]*)</text>', svg_text)
+
+
+def test_tick_labels_are_never_repeated():
+    assert tick_labels([1024, 1024.5, 1025, 1025.5, 1026]) == ["1024", "1024.5", "1025", "1025.5", "1026"]
+    assert tick_labels([0.1, 0.2, 0.3]) == ["0.1", "0.2", "0.3"]
+    assert tick_labels([1.00001, 1.00002]) == ["1.00001", "1.00002"]
+    # a loss logged at steps 1024..1026: integer step ticks, each label once
+    from modelpress.report_charts import line_chart
+
+    svg = line_chart({"loss": [(1024, 2.0), (1025, 1.99991), (1026, 1.99982)]}, x_label="step", y_label="loss",
+                     integer_x=True)
+    xs, ys = tick_texts(svg, "x"), tick_texts(svg, "y")
+    assert len(set(xs)) == len(xs) >= 2 and all(float(x).is_integer() for x in xs)
+    assert len(set(ys)) == len(ys) >= 2
+
+
+def test_a_one_point_loss_log_is_a_marker_and_a_note(tmp_path):
+    out = make_run(tmp_path, pareto=False)
+    log = next((tmp_path / "cache").rglob("training_log.json"))
+    log.write_text(json.dumps({"log_history": [{"loss": 2.5, "step": 10}, {"train_loss": 2.5, "step": 10}]}))
+    text = report.write_report(out).read_text()
+    page = parse(text)
+    assert "polyline" not in page.tags
+    assert page.classes.count(("circle", "marker")) == 1
+    assert "One logged value per series (step 10): no curve to draw" in text
+
+
+def search_pareto(records) -> dict:
+    from modelpress.components import SubMetric
+
+    objectives = [SubMetric("acc", True, 1), SubMetric("lat", False, 2)]
+    return pareto_document(records, objectives)
+
+
+RECORDS = [
+    {"number": 0, "state": "COMPLETE", "params": {"lora.r": 8}, "metrics": {"acc": 0.7, "lat": 50}},
+    {"number": 1, "state": "COMPLETE", "params": {"lora.r": 16}, "metrics": {"acc": 0.6, "lat": 70}},  # dominated
+    {"number": 2, "state": "COMPLETE", "params": {"lora.r": 32}, "metrics": {"acc": 0.8, "lat": 60}},
+    {"number": 3, "state": "FAIL", "params": {"lora.r": 64}, "metrics": None, "error": "out of memory"},
+]
+
+
+def test_pareto_json_lists_every_trial_and_marks_the_front():
+    doc = search_pareto(RECORDS)
+    assert [p["trial"] for p in doc["points"]] == [0, 2]
+    assert [(t["trial"], t["state"], t["on_front"]) for t in doc["trials"]] == [
+        (0, "COMPLETE", True), (1, "COMPLETE", False), (2, "COMPLETE", True), (3, "FAIL", False)]
+
+
+def test_search_report_shows_dominated_trials_a_trial_table_and_unique_ids(tmp_path):
+    out = make_run(tmp_path, pareto=False)
+    (out / "pareto.json").write_text(json.dumps(search_pareto(RECORDS)))
+    # two trials trained the same step: two loss charts, two distinct ids
+    nodes = json.loads((out / "footprints.json").read_text())["nodes"]
+    trial_nodes = [{**nodes[0], "trial": n} for n in (0, 2)]
+    (out / "footprints.json").write_text(json.dumps({"nodes": trial_nodes}))
+    other = tmp_path / "cache" / "runs" / "def" / "model" / "adapter"
+    other.mkdir(parents=True)
+    (other.parent / "training_log.json").write_text(json.dumps({"log_history": LOG}))
+    trial_nodes[1]["output_model"] = {**trial_nodes[1]["output_model"], "adapter_path": str(other)}
+    (out / "footprints.json").write_text(json.dumps({"nodes": trial_nodes}))
+    text = report.write_report(out).read_text()
+    page = parse(text)
+    assert len(page.ids) == len(set(page.ids)), sorted(page.ids)
+    assert {"loss-lora-trial-0", "loss-lora-trial-2", "pareto", "trials"} <= set(page.ids)
+    assert "Training loss: lora (trial 0)" in text and "Training loss: lora (trial 2)" in text
+    assert page.classes.count(("circle", "point")) == 2 and page.classes.count(("circle", "dominated")) == 1
+    header, rows = report_search_rows(out)
+    assert header == ["trial", "state", "front", "lora.r", "acc", "lat", "error"]
+    assert rows == [["0", "COMPLETE", "yes", "8", "0.7", "50", ""], ["1", "COMPLETE", "", "16", "0.6", "70", ""],
+                    ["2", "COMPLETE", "yes", "32", "0.8", "60", ""], ["3", "FAIL", "", "64", "-", "-", "out of memory"]]
+    for row in rows:  # every cell of the trial table is on the page
+        assert all(cell in page.cells for cell in row if cell)
+
+
+def report_search_rows(out):
+    from modelpress.report_search import trial_rows
+
+    return trial_rows(json.loads((out / "pareto.json").read_text()))
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

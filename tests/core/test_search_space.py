@@ -4,29 +4,49 @@ from __future__ import annotations
 import pytest
 
 from modelpress.components import SubMetric
+from modelpress.config.search_values import parse_spec
 from modelpress.errors import ConfigError
 from modelpress.pareto import pareto_front, rank
-from modelpress.search_space import Param, SearchSpace, decode_point, normalize_spec
+from modelpress.search_space import SearchParam, SearchSpace, decode_point
+
+
+def test_one_grammar_and_one_parameter_type():
+    import modelpress.config as config_layer
+    import modelpress.search_space as space_module
+
+    assert config_layer.SearchParam is SearchParam is space_module.Param
+    assert not hasattr(space_module, "normalize_spec")  # the config layer's to_spec is the only parser
+    for raw in ([16, 32], {"choices": [1]}, {"low": 1, "high": 8}, {"low": 1e-5, "high": 1e-3, "log": True},
+                {"depends_on": "bits", "cases": {"4": [32, 128], "8": {"low": 1, "high": 2}}}):
+        spec = parse_spec(raw, "p")
+        assert parse_spec(spec, "p") == spec == parse_spec({"$search": spec}, "p")  # canonical is a fixed point
+
+
+def test_a_case_written_as_a_list_is_a_choice():
+    space = SearchSpace([SearchParam("q.bits", "q", "bits", {"choices": [4, 8]}),
+                         SearchParam("q.block", "q", "block", parse_spec(
+                             {"depends_on": "bits", "cases": {"4": [32, 128]}}, "q.block"))])
+    assert space.grid() == [{"q.bits": 4, "q.block": 32}, {"q.bits": 4, "q.block": 128}, {"q.bits": 8}]
 
 
 def test_spec_forms_are_normalized():
-    assert normalize_spec([16, 32], "p") == {"choices": [16, 32]}
-    assert normalize_spec({"$search": {"choices": ["a"]}}, "p") == {"choices": ["a"]}
-    assert normalize_spec({"low": 1, "high": 8}, "p") == {"low": 1, "high": 8, "step": None, "log": False,
+    assert parse_spec([16, 32], "p") == {"choices": [16, 32]}
+    assert parse_spec({"$search": {"choices": ["a"]}}, "p") == {"choices": ["a"]}
+    assert parse_spec({"low": 1, "high": 8}, "p") == {"low": 1, "high": 8, "step": None, "log": False,
                                                           "type": "int"}
-    assert normalize_spec({"low": 1e-5, "high": 1e-3, "log": True}, "p")["type"] == "float"
+    assert parse_spec({"low": 1e-5, "high": 1e-3, "log": True}, "p")["type"] == "float"
     with pytest.raises(ConfigError, match="p: low 9 is above high 1; swap them"):
-        normalize_spec({"low": 9, "high": 1}, "p")
+        parse_spec({"low": 9, "high": 1}, "p")
     with pytest.raises(ConfigError, match="p: a log range needs low > 0"):
-        normalize_spec({"low": 0.0, "high": 1.0, "log": True}, "p")
+        parse_spec({"low": 0.0, "high": 1.0, "log": True}, "p")
 
 
 def test_grid_expands_ranges_and_conditionals_in_order():
     space = SearchSpace([
-        Param("q.bits", "q", "bits", {"choices": [4, 8]}),
-        Param("q.block", "q", "block", {"depends_on": "bits", "cases": {"4": {"choices": [32, 128]},
+        SearchParam("q.bits", "q", "bits", {"choices": [4, 8]}),
+        SearchParam("q.block", "q", "block", {"depends_on": "bits", "cases": {"4": {"choices": [32, 128]},
                                                                        "8": {"choices": [None]}}}),
-        Param("q.lr", "q", "lr", normalize_spec({"low": 0.1, "high": 0.3, "step": 0.1}, "lr")),
+        SearchParam("q.lr", "q", "lr", parse_spec({"low": 0.1, "high": 0.3, "step": 0.1}, "lr")),
     ])
     grid = space.grid()
     assert len(grid) == 9 and space.size() == 9
@@ -37,20 +57,20 @@ def test_grid_expands_ranges_and_conditionals_in_order():
 
 
 def test_dependent_parameter_may_come_first_and_read_a_fixed_parent():
-    space = SearchSpace([Param("q.block", "q", "block", {"depends_on": "bits",
+    space = SearchSpace([SearchParam("q.block", "q", "block", {"depends_on": "bits",
                                                          "cases": {"4": {"choices": [32, 64]}}}),
-                         Param("q.bits", "q", "bits", {"choices": [4, 16]})])
+                         SearchParam("q.bits", "q", "bits", {"choices": [4, 16]})])
     assert space.keys == ["q.bits", "q.block"]  # parents first
     assert space.grid() == [{"q.bits": 4, "q.block": 32}, {"q.bits": 4, "q.block": 64}, {"q.bits": 16}]
-    fixed = SearchSpace([Param("q.block", "q", "block", {"depends_on": "bits", "cases": {"4": {"choices": [1]}}})],
+    fixed = SearchSpace([SearchParam("q.block", "q", "block", {"depends_on": "bits", "cases": {"4": {"choices": [1]}}})],
                         fixed={"q.bits": 4})
     assert fixed.grid() == [{"q.block": 1}]
 
 
 def test_alternative_fields_are_active_only_when_chosen_and_named_apart():
-    space = SearchSpace([Param("t", "t", None, {"choices": [0, 1]}),
-                         Param("t.r", "t", "r", {"choices": [8, 16]}, alternative=0),
-                         Param("t.r", "t", "r", {"choices": [4]}, alternative=1)])
+    space = SearchSpace([SearchParam("t", "t", None, {"choices": [0, 1]}),
+                         SearchParam("t.r", "t", "r", {"choices": [8, 16]}, alternative=0),
+                         SearchParam("t.r", "t", "r", {"choices": [4]}, alternative=1)])
     assert space.grid() == [{"t": 0, "t.r": 8}, {"t": 0, "t.r": 16}, {"t": 1, "t.r": 4}]
     names = {space.sampler_name(p, None) for p in space.params}
     assert names == {"t", "t.r@0", "t.r@1"}
@@ -59,9 +79,9 @@ def test_alternative_fields_are_active_only_when_chosen_and_named_apart():
 
 def test_cycles_and_unenumerable_ranges_are_config_errors():
     with pytest.raises(ConfigError, match="depend on each other in a cycle"):
-        SearchSpace([Param("s.a", "s", "a", {"depends_on": "b", "cases": {"1": {"choices": [1]}}}),
-                     Param("s.b", "s", "b", {"depends_on": "a", "cases": {"1": {"choices": [1]}}})])
-    space = SearchSpace([Param("s.lr", "s", "lr", normalize_spec({"low": 0.0, "high": 1.0}, "lr"))])
+        SearchSpace([SearchParam("s.a", "s", "a", {"depends_on": "b", "cases": {"1": {"choices": [1]}}}),
+                     SearchParam("s.b", "s", "b", {"depends_on": "a", "cases": {"1": {"choices": [1]}}})])
+    space = SearchSpace([SearchParam("s.lr", "s", "lr", parse_spec({"low": 0.0, "high": 1.0}, "lr"))])
     assert space.size() is None
     with pytest.raises(ConfigError, match="passes.s.lr: exhaustive search needs a 'step'"):
         space.grid()

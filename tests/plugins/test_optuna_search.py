@@ -239,3 +239,17 @@ def test_goal_missing_trials_still_teach_the_sampler(tmp_path, registry):
     pruned = [t for t in study.trials if not t.user_attrs.get("modelpress:surplus")]
     # TPE ranks pruned trials by their reported value: it is the measured score
     assert [t.intermediate_values[0] for t in pruned] == [t["metrics"]["toy-score"] for t in result.trials]
+
+
+def test_search_logs_its_best_trial_and_pareto_front(tmp_path, registry, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="modelpress")
+    subs = [{"name": "score", "priority": 1}, {"name": "size", "priority": 2}]
+    result, _ = search(tmp_path, registry, {"sampler": "exhaustive"}, sub_types=subs)
+    lines = caplog.text
+    assert "search: 12 trial(s) (12 complete)" in lines
+    best = next(t for t in result.trials if t["params"] == result.best[0].point)
+    assert f"best trial {best['number']}: {best['params']} -> " in lines
+    assert result.pareto and all(f"pareto front: trial {n}: " in lines for n in result.pareto)
+    assert lines.count("pareto front: trial") == len(result.pareto)
