@@ -69,12 +69,18 @@ def restore_secrets(handle: Any, source: Any) -> Any:
 
 
 @lru_cache(maxsize=None)
+def _packages() -> dict:
+    from importlib import metadata
+
+    return metadata.packages_distributions()
+
+
 def distribution_of(cls: type) -> tuple[str, str]:
     """(distribution name, version) that ships ``cls``'s module, or ("", "") if none does."""
     from importlib import metadata
 
     top = cls.__module__.split(".")[0]
-    for dist in metadata.packages_distributions().get(top, []):
+    for dist in _packages().get(top, []):
         try:
             return dist, metadata.version(dist)
         except metadata.PackageNotFoundError:

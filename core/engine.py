@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import Cache, library_version, stable_hash
-from .cache_keys import content_identity, distribution_of, rebase_on_input, restore_secrets
+from .cache_keys import content_identity, rebase_on_input, restore_secrets
 from .components import Accelerator, ModelHandle, RunContext
 from .errors import ConfigError, PassFailed, UserError
 from .frozen import Config
@@ -148,10 +148,11 @@ class Engine:
         return [name, stable_hash(content_identity(data_config, files)), self.cache.paths_digest(files)]
 
     def pass_key(self, input_id: str, config: dict) -> str:
-        cls = self.registry.get("pass", config["type"]).cls
+        reg = self.registry.get("pass", config["type"])
+        cls = reg.cls
         return stable_hash({
             "input": input_id, "pass": cls.name, "version": cls.version, "config": content_identity(config),
-            "distribution": distribution_of(cls), "data": self.data_digests(config, cls),
+            "distribution": list(reg.distribution), "data": self.data_digests(config, cls),
             "libraries": {lib: library_version(lib) for lib in cls.libraries},
             "accelerator": self.accelerator.to_json(),
         })

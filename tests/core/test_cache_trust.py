@@ -77,6 +77,15 @@ def test_data_path_and_token_are_not_in_the_key(engine_registry, ws):
     assert result.output_model.config["load_kwargs"]["token"] == "hf_" + "R" * 30  # restored, not '***'
 
 
+def test_the_component_distribution_version_is_in_the_key(engine_registry, ws):
+    import dataclasses
+
+    modelpress.run(chain(ws))
+    passes = engine_registry._by_kind["pass"]
+    passes["AppendText"] = dataclasses.replace(passes["AppendText"], distribution=("text-plugin", "2.0"))
+    assert hits(modelpress.run(chain(ws))) == [True, True, False]
+
+
 def test_outputs_are_copies_so_editing_one_never_changes_the_cache(engine_registry, ws):
     modelpress.run(chain(ws))
     out_file = ws / "out" / "model" / "model.txt"
