@@ -2,7 +2,7 @@
 
 Layout under the cache folder::
 
-    passes/<key>/        a committed pass output: result.json, model/, log
+    passes/<key>/        a committed pass output: result.json, manifest.json, model/, log
     evaluations/<key>.json
     resources/<key>/     downloaded remote inputs
     tmp/<key>.<pid>.<n>/ work in progress (never read)
@@ -12,13 +12,24 @@ Layout under the cache folder::
 An entry is written under tmp/ and renamed into place, so a run killed at any
 moment leaves no half entry; the next run takes the lock, removes the stale
 work folder and starts that pass again.
+
+Every committed entry carries ``manifest.json``: the size and SHA-256 of each
+of its files. An entry is checked each time it is used (size first, then the
+digest, memoised by path, size, mtime and inode, so an unchanged entry costs
+one ``stat`` per file); an entry that fails the check, or lacks its result or
+manifest, is rebuilt with a one-line warning and replaced atomically.
+
+A cache folder the user cannot write is used read-only: hits are served
+(without locks), a miss is a clear error.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import logging
 import shutil
+import tempfile
 import threading
 from contextlib import contextmanager
 from importlib import metadata
@@ -28,6 +39,12 @@ from typing import Any, Iterable, Iterator
 
 from filelock import FileLock
 
+from .errors import UserError
+from .redact import redact
+
+log = logging.getLogger("modelpress")
+MANIFEST = "manifest.json"
+RESULT = "result.json"
 _counter = count()
 _memo_lock = threading.Lock()
 
@@ -51,8 +68,15 @@ class Cache:
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
-        for sub in ("passes", "evaluations", "resources", "tmp", "locks"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"cache_dir: {self.root} is a file; give a folder (or remove the file)")
+        try:
+            for sub in ("passes", "evaluations", "resources", "tmp", "locks"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # judged just below
+        self.read_only = not (self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)
+                              and os.access(self.root / "locks", os.W_OK | os.X_OK))
         self._digests: dict[str, str] | None = None
         self._digests_dirty = False
 
@@ -102,7 +126,7 @@ class Cache:
 
     def save_digests(self) -> None:
         """Persist new memoised digests (merged with other runs' entries)."""
-        if not self._digests_dirty:
+        if not self._digests_dirty or self.read_only:
             return
         target = self.root / "digests.json"
         with FileLock(str(self.root / "locks" / "digests.lock")):
@@ -118,7 +142,10 @@ class Cache:
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Hold the cross-process lock of ``key``."""
+        """Hold the cross-process lock of ``key`` (none in a read-only cache: nobody writes)."""
+        if self.read_only:
+            yield
+            return
         with FileLock(str(self.root / "locks" / f"{key}.lock")):
             yield
 
@@ -130,34 +157,91 @@ class Cache:
     # -- pass entries ---------------------------------------------------------
 
     def entry_dir(self, key: str) -> Path:
+        """Where the committed entry of ``key`` lives."""
         return self.root / "passes" / key
 
     def get_pass(self, key: str) -> dict | None:
-        """The committed result of ``key`` (its ``output_dir`` is the entry), or None."""
+        """The committed, verified result of ``key`` (``entry_dir`` added), or None.
+
+        An entry that exists but fails its manifest check is reported in one
+        warning line and treated as absent, so the caller rebuilds it.
+        """
         entry = self.entry_dir(key)
-        try:
-            result = json.loads((entry / "result.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        if not entry.exists():
             return None
+        problem = self.verify(entry)
+        if problem:
+            log.warning("cache entry %s: %s; rebuilding it", entry, problem)
+            return None
+        result = json.loads((entry / RESULT).read_text(encoding="utf-8"))
         result["entry_dir"] = str(entry)
         return result
 
+    def verify(self, entry: Path) -> str | None:
+        """Why ``entry`` cannot be trusted, or None when every file matches its manifest."""
+        try:
+            manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+            json.loads((entry / RESULT).read_text(encoding="utf-8"))["model"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"{MANIFEST} or {RESULT} is missing or unreadable"
+        for rel, (size, digest) in manifest["files"].items():
+            path = entry / rel
+            try:
+                if path.stat().st_size != size:
+                    return f"{rel} has changed size since it was written"
+            except OSError:
+                return f"{rel} is missing"
+            if self.file_digest(path) != digest:
+                return f"{rel} has changed content since it was written"
+        return None
+
     def begin_pass(self, key: str) -> Path:
         """A fresh work folder for ``key`` (call with the key's lock held)."""
+        if self.read_only:
+            if key.startswith("eval-"):  # an evaluation needs scratch space only
+                return Path(tempfile.mkdtemp(prefix=f"modelpress-{key[:20]}-"))
+            raise UserError(f"cache_dir: {self.root} is read-only and this pass is not cached; "
+                            "give a writable --cache-dir")
         for stale in (self.root / "tmp").glob(f"{key}.*"):
             shutil.rmtree(stale, ignore_errors=True)
         work = self.root / "tmp" / f"{key}.{os.getpid()}.{next(_counter)}"
         work.mkdir(parents=True)
         return work
 
-    def commit_pass(self, key: str, work: Path) -> Path:
-        """Rename a finished work folder into place; returns the entry folder."""
+    def commit_pass(self, key: str, work: Path, extra: dict | None = None) -> Path:
+        """Seal a finished work folder and rename it into place; returns the entry folder.
+
+        ``result.json`` is rewritten redacted (plus ``extra``), a manifest of
+        every file's size and digest is added, and an existing entry is kept
+        only if it verifies (another run committed it meanwhile); a bad one
+        is replaced.
+        """
         entry = self.entry_dir(key)
-        if entry.exists():  # committed by another run meanwhile: keep theirs
+        if entry.exists() and self.verify(entry) is None:
             shutil.rmtree(work, ignore_errors=True)
-        else:
-            os.replace(work, entry)
+            return entry
+        result = json.loads((work / RESULT).read_text(encoding="utf-8"))
+        (work / RESULT).write_text(json.dumps(redact({**result, **(extra or {})}), indent=2),
+                                   encoding="utf-8")
+        files = {}
+        for f in sorted(p for p in work.rglob("*") if p.is_file()):
+            files[f.relative_to(work).as_posix()] = (f.stat().st_size, self.file_digest(f))
+        (work / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
+        if entry.exists():  # a bad entry: move it aside first so the swap is one rename
+            trash = self.root / "tmp" / f"{key}.bad.{os.getpid()}.{next(_counter)}"
+            os.replace(entry, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(work, entry)
+        # A rename keeps size, mtime and inode: remember the digests at their new paths.
+        for rel, (_, digest) in files.items():
+            self._remember(entry / rel, digest)
         return entry
+
+    def _remember(self, path: Path, digest: str) -> None:
+        st = path.stat()
+        with _memo_lock:
+            self._memo()[f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"] = digest
+            self._digests_dirty = True
 
     # -- evaluations ----------------------------------------------------------
 
@@ -168,6 +252,8 @@ class Cache:
             return None
 
     def put_evaluation(self, key: str, data: dict) -> None:
+        if self.read_only:
+            return
         self._write_json_atomic(self.root / "evaluations" / f"{key}.json", data)
 
     # -- resources ------------------------------------------------------------

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -109,8 +111,32 @@ def _plugin_commands(sub) -> None:
                             f"upgrade or uninstall the plugin") from None
 
 
+RESUME_HINT = "finished passes stay in the cache; rerun the same command to resume"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so children are stopped on the way out."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        pass
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `modelpress plugins | head`: the reader left, nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the exit-time flush must not fail again
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         parser = _parser()
     except UserError as exc:  # a broken plugin: the message names it
@@ -135,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             print(exc.log_tail.rstrip()[-4000:], file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: finished passes stay in the cache; rerun to resume", file=sys.stderr)
+        print(f"interrupted: {RESUME_HINT}", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"terminated: {RESUME_HINT}", file=sys.stderr)
+        return 143
 
 
 def _user_error(exc: UserError) -> int:

@@ -46,17 +46,21 @@ def cmd_migrate(args) -> int:
 def cmd_plugins(args) -> int:
     from .registry import KIND_WORDS, get_registry
 
-    rows = []
-    for reg in get_registry().all():
+    rows, registry = [], get_registry()
+    for reg in registry.all():
         missing = reg.missing
         rows.append({"kind": KIND_WORDS[reg.kind], "name": reg.name, "aliases": list(reg.cls.aliases),
-                     "plugin": reg.plugin, "status": "; ".join(missing) if missing else "available"})
+                     "plugin": reg.plugin, "distribution": " ".join(reg.distribution).strip() or "-",
+                     "status": "; ".join(missing) if missing else "available"})
+    for plugin, why in registry.broken.items():  # listed, so its author can see why
+        rows.append({"kind": "plugin", "name": plugin, "aliases": [], "plugin": plugin,
+                     "distribution": "-", "status": f"broken: {why}"})
     if args.json:
         print_json(rows)
         return 0
     for r in rows:
         r["label"] = r["name"] + (f" (alias {', '.join(r['aliases'])})" if r["aliases"] else "")
-    header = {"kind": "KIND", "label": "NAME", "plugin": "PLUGIN"}
+    header = {"kind": "KIND", "label": "NAME", "plugin": "PLUGIN", "distribution": "DISTRIBUTION"}
     widths = {k: max(len(r[k]) for r in [header, *rows]) for k in header}
     for r in [{**header, "status": "STATUS"}, *rows]:
         print("  ".join(f"{r[k]:<{widths[k]}}" for k in header) + "  " + r["status"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import Cache, library_version, stable_hash
+from .cache_keys import content_identity, rebase_on_input, restore_secrets
 from .components import Accelerator, ModelHandle, RunContext
 from .errors import ConfigError, PassFailed, UserError
 from .frozen import Config
@@ -116,7 +117,7 @@ class Engine:
     def model_id(self, model: ModelHandle) -> str:
         """Content fingerprint of a model given by the user."""
         digests = self.cache.paths_digest(model.local_paths())
-        return stable_hash({"identity": model.identity(), "content": digests})
+        return stable_hash({"identity": content_identity(model.identity()), "content": digests})
 
     def input_model_id(self) -> str:
         if self._input_id is None:
@@ -139,16 +140,19 @@ class Engine:
         """
         data_config = self.workflow.data_configs[name]
         if self.host_mounts_resources and has_resource(data_config, self.registry):
-            return [name, stable_hash(data_config), []]
+            return [name, stable_hash(content_identity(data_config)), []]
         data_config = self.materialize(data_config)
         container = self.registry.create_data_container(data_config, self.context)
-        return [name, stable_hash(data_config), self.cache.paths_digest(container.files())]
+        # The data files count by content only (the digests), never by where they are.
+        files = container.files()
+        return [name, stable_hash(content_identity(data_config, files)), self.cache.paths_digest(files)]
 
     def pass_key(self, input_id: str, config: dict) -> str:
-        cls = self.registry.get("pass", config["type"]).cls
+        reg = self.registry.get("pass", config["type"])
+        cls = reg.cls
         return stable_hash({
-            "input": input_id, "pass": cls.name, "version": cls.version, "config": config,
-            "data": self.data_digests(config, cls),
+            "input": input_id, "pass": cls.name, "version": cls.version, "config": content_identity(config),
+            "distribution": list(reg.distribution), "data": self.data_digests(config, cls),
             "libraries": {lib: library_version(lib) for lib in cls.libraries},
             "accelerator": self.accelerator.to_json(),
         })
@@ -197,17 +201,29 @@ class Engine:
                         raise UserError(f"passes.{step}: {result['error']['message']}")
                     shutil.rmtree(work, ignore_errors=True)  # nothing of a failed pass is kept
                     raise PassFailed(step, result["error"]["message"], _log_tail(result["error"]))
-                entry = self.cache.commit_pass(key, work)
+                entry = self.cache.commit_pass(key, work, {"input_model": model.to_json()})
                 result = self.cache.get_pass(key) or {**result, "entry_dir": str(entry)}
             else:
                 log.info("pass %s (%s): cache hit", step, config["type"])
-        handle = relocate(result["model"], result["output_dir"], result["entry_dir"], self.registry)
+        handle = self._cached_handle(result, model)
         output = self.registry.model_handle(handle)
         node.update(status="ok", cache_hit=hit, output_model=handle, entry_dir=result["entry_dir"],
                     duration_s=round(time.perf_counter() - start, 3),
                     pass_duration_s=round(result.get("duration_s", 0.0), 3))
         self.registry.pm.hook.after_pass(step=step, model=model, result=output, context=self.context)
         return output, key, node
+
+    def _cached_handle(self, result: dict, model: ModelHandle) -> dict:
+        """The output handle of a cache entry, valid for this run's input ``model``.
+
+        Paths are moved from the work folder to the entry, fields that lay in
+        the input model follow it to where it is now, and secrets redacted
+        from the entry come back from the input handle.
+        """
+        handle = relocate(result["model"], result["output_dir"], result["entry_dir"], self.registry)
+        fields = self.registry.get("model_type", model.name, "model.type").cls.path_fields
+        handle = rebase_on_input(handle, result.get("input_model"), model.to_json(), fields)
+        return restore_secrets(handle, model.to_json())
 
     def evaluate(self, model: ModelHandle, model_id: str) -> dict | None:
         """Metrics of ``model`` with the workflow's evaluator (cached), or None."""
@@ -273,7 +289,10 @@ class Engine:
         """Run the workflow and write the output folder."""
         from .outputs import write_outputs
 
+        from .outputs import check_output_dir
+
         wf = self.workflow
+        check_output_dir(Path(wf.output_dir))  # before any pass runs, not after all of them
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         input_metrics = None
         if wf.evaluate_input_model and wf.evaluator:

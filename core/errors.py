@@ -19,7 +19,11 @@ class UserError(Exception):
     exit_code = 2
 
     def __init__(self, problems: str | Iterable[str]):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        from .redact import redact_line
+
+        # Lines often quote the offending value: never echo a secret.
+        lines = [problems] if isinstance(problems, str) else list(problems)
+        self.problems = [redact_line(str(line)) for line in lines]
         super().__init__("\n".join(self.problems))
 
 
@@ -35,7 +39,9 @@ class PassFailed(Exception):
     """A pass raised while running; carries the step name and the log tail."""
 
     def __init__(self, step: str, message: str, log_tail: str = ""):
-        self.step, self.message, self.log_tail = step, message, log_tail
+        from .redact import redact_text
+
+        self.step, self.message, self.log_tail = step, redact_text(message), redact_text(log_tail)
         super().__init__(f"pass '{step}' failed: {message}")
 
 

@@ -6,20 +6,17 @@ class, the name and its aliases in one place.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Mapping
 
 import pluggy
 
-from . import hookspecs
+from .cache_keys import distribution_of
 from .components import BASES, Component, ModelHandle
 from .errors import ConfigError, UserError, did_you_mean
 from .frozen import Config
+from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, new_plugin_manager  # noqa: F401 (re-exported)
 
-PROJECT = "modelpress"
-AUTOLOAD_OFF = "MODELPRESS_DISABLE_PLUGIN_AUTOLOAD"
 HOOK_OF_KIND = {
     "pass": "register_passes",
     "data_container": "register_data_containers",
@@ -43,55 +40,52 @@ class Registration:
     name: str
     cls: type[Component]
     plugin: str
+    #: (distribution, version) that ships the component: part of its cache keys
+    distribution: tuple[str, str] = ("", "")
 
     @property
     def missing(self) -> list[str]:
         return self.cls.missing_requirements()
 
 
-def new_plugin_manager(autoload: bool | None = None) -> pluggy.PluginManager:
-    """A plugin manager with every "modelpress" entry point registered.
-
-    With ``MODELPRESS_DISABLE_PLUGIN_AUTOLOAD=1`` (or ``autoload=False``) only
-    the entry points of the modelpress distribution itself are loaded.
-    """
-    if autoload is None:
-        autoload = os.environ.get(AUTOLOAD_OFF, "") in ("", "0", "false")
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
-    for ep in metadata.entry_points(group=PROJECT):
-        dist = ep.dist.name if ep.dist else ""
-        if not autoload and dist.lower() != PROJECT:
-            continue
-        if pm.get_plugin(ep.name) is not None:
-            continue
-        try:
-            module = ep.load()
-        except Exception as exc:  # a broken third-party plugin must name itself
-            raise UserError(f"plugin '{ep.name}' ({ep.value}, from {dist or 'unknown'}) "
-                            f"failed to load: {exc}; reinstall or uninstall it") from exc
-        pm.register(module, name=ep.name)
-    pm.check_pending()
-    return pm
-
-
 class Registry:
-    """All components the plugins registered, by kind and name (aliases too)."""
+    """All components the plugins registered, by kind and name (aliases too).
+
+    Plugins register in load order (built-ins first), each as a whole: one
+    whose hook raises, registers a wrong class, an unreadable schema or a
+    name already taken registers nothing and joins :attr:`broken`.
+    """
 
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
         self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in HOOK_OF_KIND}
         self._aliases: dict[str, dict[str, str]] = {k: {} for k in HOOK_OF_KIND}
-        for kind, hook_name in HOOK_OF_KIND.items():
-            hook = getattr(pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                impl.function(register=self._registrar(kind, impl.plugin_name))
+        #: plugin name -> why it is unavailable (one line naming it and its distribution)
+        self.broken: dict[str, str] = dict(getattr(pm, "broken", {}))
+        for plugin in [name for name, _ in pm.list_name_plugin()]:
+            staged: list[Registration] = []
+            try:
+                for kind, hook_name in HOOK_OF_KIND.items():
+                    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                        if impl.plugin_name == plugin:
+                            impl.function(register=self._registrar(kind, plugin, staged))
+            except UserError as exc:
+                self.broken[plugin] = exc.problems[0]
+                continue
+            except Exception as exc:  # the plugin's own code failed: name it, keep the others
+                self.broken[plugin] = (f"{describe(pm, plugin)}: {hook_name} raised "
+                                       f"{type(exc).__name__}: {exc}; report it to the plugin's author")
+                continue
+            for reg in staged:
+                self._by_kind[reg.kind][reg.name] = reg
+                for alias in reg.cls.aliases:
+                    self._aliases[reg.kind][alias] = reg.name
 
-    def _registrar(self, kind: str, plugin: str):
+    def _registrar(self, kind: str, plugin: str, staged: list[Registration]):
         base = BASES[kind]
 
         def register(cls: type) -> type:
-            where = f"plugin '{plugin}'"
+            where = describe(self.pm, plugin)
             if not (isinstance(cls, type) and issubclass(cls, base)):
                 raise UserError(f"{where}: register_{kind}s got {cls!r}; "
                                 f"expected a subclass of {base.__module__}.{base.__name__}")
@@ -99,12 +93,18 @@ class Registry:
                 raise UserError(f"{where}: {cls.__qualname__} has no 'name'")
             for name in (cls.name, *cls.aliases):
                 taken = self._by_kind[kind].get(self._aliases[kind].get(name, name))
+                taken = taken or next((r for r in staged if r.kind == kind and name in (r.name, *r.cls.aliases)), None)
                 if taken is not None:
                     raise UserError(f"{where}: {KIND_WORDS[kind]} '{name}' is already registered "
-                                    f"by plugin '{taken.plugin}'; choose another name")
-            self._by_kind[kind][cls.name] = Registration(kind, cls.name, cls, plugin)
-            for alias in cls.aliases:
-                self._aliases[kind][alias] = cls.name
+                                    f"by {describe(self.pm, taken.plugin)}; choose another name")
+            try:
+                cls.get_schema()
+            except Exception as exc:  # e.g. a schema file left out of the wheel
+                raise UserError(f"{where}: the schema of {KIND_WORDS[kind]} {cls.name} ({cls.schema!r}) "
+                                f"cannot be read ({type(exc).__name__}: {exc}); reinstall the plugin "
+                                "or report it to its author") from None
+            dist = self.pm.distributions.get(plugin) if hasattr(self.pm, "distributions") else None
+            staged.append(Registration(kind, cls.name, cls, plugin, tuple(dist or distribution_of(cls))))
             return cls
 
         return register
@@ -131,9 +131,10 @@ class Registry:
             word = KIND_WORDS[kind]
             noun = word if word.endswith(" type") else f"{word} type"
             plural = {"pass": "passes", "search strategy": "search strategies"}.get(word, word + "s")
+            broken = "".join(f"; {line}" for line in self.broken.values())
             raise ConfigError(f"{where}: no plugin provides {noun} {name!r}"
                               f"{did_you_mean(str(name), known)} (plugin may not be installed; "
-                              f"'modelpress plugins' lists the {plural} available)")
+                              f"'modelpress plugins' lists the {plural} available){broken}")
         return self._by_kind[kind][canonical]
 
     def require(self, kind: str, name: str, where: str = "type") -> type[Component]:

@@ -14,6 +14,9 @@ writes ``OUTPUT_DIR/result.json``: ``{"output_dir": ..., "model": handle}``
 for a pass (new files under ``OUTPUT_DIR/model``), ``{"metrics": {...}}`` for
 an evaluation, or ``{"error": {"type", "message", "user_error"}}``. The local
 system calls :func:`run_job` in-process; other systems run this module.
+``JOB`` may be ``-``: the job is read from standard input, so a job holding a
+secret (a token in ``load_kwargs``) never lies on disk; ``result.json`` is
+written redacted.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from typing import Any
 
 from .components import Accelerator, RunContext
 from .errors import UserError
+from .redact import redact
 
 log = logging.getLogger("modelpress")
 RESULT_FILE = "result.json"
@@ -74,7 +78,7 @@ def run_job(job: dict, output_dir: Path, registry: Any = None) -> dict:
         result = {"error": {"type": type(exc).__name__, "message": str(exc) or repr(exc),
                             "user_error": False, "traceback": traceback.format_exc()}}
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (output_dir / RESULT_FILE).write_text(json.dumps(redact(result), indent=2), encoding="utf-8")
     return result
 
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2:
         print("usage: python -m modelpress.runner JOB.json OUTPUT_DIR", file=sys.stderr)
         return 2
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    job = json.loads(sys.stdin.read() if argv[0] == "-" else Path(argv[0]).read_text(encoding="utf-8"))
     logging.basicConfig(level=job.get("log_level", logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return exit_code(run_job(job, Path(argv[1])))

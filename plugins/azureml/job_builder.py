@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from modelpress.errors import UserError
 from modelpress.frozen import Config, thaw
+from modelpress.redact import redact
 
 OUTPUT_NAME = "output"
 MARKER = "@modelpress-input:"
@@ -157,7 +158,8 @@ def build_command_job(job: dict, config: Mapping[str, Any], code_dir: Path, regi
                               for name, dc in (job.get("data_configs") or {}).items()}
     code_dir = Path(code_dir)
     code_dir.mkdir(parents=True, exist_ok=True)
-    (code_dir / JOB_FILE).write_text(json.dumps(remote, indent=2), encoding="utf-8")
+    # The remote job reads a token from the Key Vault (hf_token), never from this file.
+    (code_dir / JOB_FILE).write_text(json.dumps(redact(remote), indent=2), encoding="utf-8")
 
     env_vars = {"PYTHONUNBUFFERED": "1"}
     if config.get("hf_token"):

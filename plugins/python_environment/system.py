@@ -4,6 +4,11 @@ The other environment runs the same runner as every system
 (``python -m modelpress.runner JOB OUTPUT_DIR``); this process writes the job
 file, streams the runner's output into our log and reads ``result.json``.
 Paths in the job and the result are valid on both sides (same machine).
+
+The job reaches the runner on its standard input; ``job.json`` beside it is
+the redacted record (no token or environment value lies on disk). The runner
+is started in its own process group and stopped with it when this process
+is interrupted or terminated.
 """
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ import collections
 import json
 import logging
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 from modelpress.components import System
 from modelpress.errors import UserError
+from modelpress.redact import redact, redact_text
 
 log = logging.getLogger("modelpress.python_environment")
 
@@ -103,25 +110,27 @@ class PythonEnvironment(System):
         output_dir = Path(output_dir).resolve()
         output_dir.mkdir(parents=True, exist_ok=True)
         job_file = output_dir / JOB_FILE
-        job_file.write_text(json.dumps(job, indent=2), encoding="utf-8")
+        job_file.write_text(json.dumps(redact(job), indent=2), encoding="utf-8")
         result_file = output_dir / "result.json"
         result_file.unlink(missing_ok=True)  # never read a stale result
-        cmd = [str(self.python), "-m", "modelpress.runner", str(job_file), str(output_dir)]
+        cmd = [str(self.python), "-m", "modelpress.runner", "-", str(output_dir)]
         log.info("running %s job '%s' in %s", job.get("kind"), job.get("step", ""), self.python)
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         with open(output_dir / LOG_FILE, "w", encoding="utf-8") as log_file:
-            proc = subprocess.Popen(cmd, env=self.environment(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+            proc = subprocess.Popen(cmd, env=self.environment(), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", start_new_session=True)
             try:
+                proc.stdin.write(json.dumps(job))
+                proc.stdin.close()
                 for line in proc.stdout:
-                    line = line.rstrip("\n")
+                    line = redact_text(line.rstrip("\n"))
                     log_file.write(line + "\n")
                     tail.append(line)
                     log.info("| %s", line)
                 rc = proc.wait()
-            except BaseException:  # Ctrl-C: do not leave the runner behind
-                proc.kill()
-                proc.wait()
+            except BaseException:  # Ctrl-C or SIGTERM: do not leave the runner (or its children) behind
+                _stop(proc)
                 raise
         if result_file.is_file():
             result = json.loads(result_file.read_text(encoding="utf-8"))
@@ -134,3 +143,17 @@ class PythonEnvironment(System):
             log.error("job '%s' failed in %s: %s\n%s", job.get("step", job.get("kind")), self.python,
                       result["error"]["message"], result["error"]["log_tail"])
         return result
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the runner's whole process group: politely, then for good."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue

@@ -18,9 +18,11 @@ RUNS_LOG = "MODELPRESS_TEST_RUNS_LOG"
 
 class TextModel(ModelHandle):
     name = "TextModel"
-    path_fields = ("model_path",)
+    path_fields = ("model_path", "adapter_path")
     schema = {"type": "object", "additionalProperties": False,
-              "properties": {"model_path": {"type": "string", "x-path": True}}, "required": ["model_path"]}
+              "properties": {"model_path": {"type": "string", "x-path": True},
+                             "adapter_path": {"type": "string", "x-path": True},
+                             "load_kwargs": {"type": "object"}}, "required": ["model_path"]}
 
 
 class TextFile(DataContainer):
@@ -75,6 +77,33 @@ class SlowAppend(AppendText):
         return super().run(model, output_dir)
 
 
+class TextAdapter(Pass):
+    """Like LoRA: the output keeps pointing at the input model and adds an adapter file."""
+
+    name = "TextAdapter"
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"suffix": {"type": "string", "default": "+A"}}}
+
+    def run(self, model, output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "adapter.txt").write_text(self.config.suffix)
+        return model.replace(adapter_path=str(output_dir / "adapter.txt"))
+
+
+class TextMerge(Pass):
+    """Like a merge: base text followed by the adapter text, in one file."""
+
+    name = "TextMerge"
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"tag": {"type": "string", "default": ""}}}
+
+    def run(self, model, output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        text = Path(model.config.model_path).read_text() + Path(model.config.adapter_path).read_text()
+        (output_dir / "model.txt").write_text(text + self.config.tag)
+        return model.replace(model_path=str(output_dir / "model.txt"), adapter_path=None)
+
+
 class FailingPass(Pass):
     name = "FailingPass"
     schema = {"type": "object", "additionalProperties": False, "properties": {}}
@@ -98,6 +127,8 @@ def register_passes(register):
     register(AppendText)
     register(SlowAppend)
     register(FailingPass)
+    register(TextAdapter)
+    register(TextMerge)
 
 
 def install():
