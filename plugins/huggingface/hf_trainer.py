@@ -48,6 +48,14 @@ class TrainingLog(TrainerCallback):
         self.seconds += time.perf_counter() - self._start
 
 
+def key_args(targs) -> dict:
+    """The training arguments an Olive comparison looks at, as Trainer resolved them."""
+    return {"learning_rate": targs.learning_rate, "lr_scheduler_type": str(targs.lr_scheduler_type.value),
+            "optim": str(targs.optim.value), "fp16": targs.fp16, "bf16": targs.bf16,
+            "gradient_checkpointing": targs.gradient_checkpointing, "eval_strategy": str(targs.eval_strategy.value),
+            "warmup_steps": targs.warmup_steps}
+
+
 def last_checkpoint(args: Mapping[str, Any]) -> str | None:
     """The checkpoint to resume from: the given one, else (as Olive) the last one in ``output_dir``."""
     if args.get("resume_from_checkpoint"):
@@ -81,7 +89,7 @@ def train_with_trainer(model, train_blocks: Sequence[dict], eval_blocks: Sequenc
     result = {"trainer": "transformers.Trainer", "steps": state.global_step, "epochs": state.epoch,
               "train_tokens": tokens, "train_seconds": timer.seconds, "wall_seconds": wall,
               "tokens_per_second": tokens / max(timer.seconds, 1e-9), "train_loss": out.training_loss,
-              "world_size": targs.world_size, "resumed_from": resume,
+              "world_size": targs.world_size, "resumed_from": resume, "args": key_args(targs),
               "log_history": [dict(h) for h in state.log_history], **tuner.summary()}
     evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
     if evals:

@@ -167,3 +167,27 @@ def make_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, Any]) ->
         raise UserError(f"{WHERE}: no training examples after tokenization (strategy {strategy}, max_seq_len "
                         f"{size}); the data is shorter than one block: lower max_seq_len, or set keep_last_block")
     return blocks
+
+
+def digest(rows: Any) -> dict[str, Any]:
+    """sha256 of each column of ``rows`` (dicts of int lists or tensors) as int64 bytes, and the row count.
+
+    The same function digests modelpress's blocks and Olive's dataset, so equal
+    digests mean byte-identical training tensors.
+    """
+    import hashlib
+
+    import numpy as np
+
+    hashes: dict[str, Any] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        for key in ("input_ids", "labels", "attention_mask"):
+            if key in row:
+                value = row[key]
+                value = value.tolist() if hasattr(value, "tolist") else value
+                data = np.asarray(value, dtype=np.int64)
+                h = hashes.setdefault(key, hashlib.sha256())
+                h.update(np.int64(data.size).tobytes() + data.tobytes())
+    return {"rows": count, **{k: h.hexdigest() for k, h in sorted(hashes.items())}}
