@@ -115,6 +115,10 @@ class LoRA(Pass):
             train_blocks, eval_blocks = split_eval(train_blocks, cfg["eval_dataset_size"], data_seed)
         kwargs = targs.trainer_kwargs(args, output_dir.parent, has_eval=bool(eval_blocks), torch_dtype=dtype,
                                       qlora=self.quantization() is not None)
+        if device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # under torchrun/accelerate launch on CPU, Trainer forms the process group only with use_cpu
+            kwargs.setdefault("use_cpu", True)
+            kwargs.setdefault("ddp_backend", "gloo")
         for note in targs.olive_differences(args) + bf16_note(dtype, kwargs, device):
             log.warning("note: passes.%s: %s", self.name, note)
 

@@ -36,9 +36,10 @@ class ThreadTuner(TrainerCallback):
     """Time training steps at several thread counts and keep the fastest; re-measure on a slowdown."""
 
     def __init__(self, device_type: str = "cpu", steps_per_candidate: int = 3, window: int = 5,
-                 slack: float = 0.5, max_rounds: int = 3):
+                 slack: float = 0.5, max_rounds: int = 3, clock=time.perf_counter):
         import torch
 
+        self.clock = clock
         self.original = torch.get_num_threads()
         fixed = os.environ.get("MODELPRESS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
         # several training processes on one host share its cores
@@ -74,13 +75,13 @@ class ThreadTuner(TrainerCallback):
 
         if self._queue and self._warm:
             torch.set_num_threads(self._queue[0])
-        self._start = time.perf_counter()
+        self._start = self.clock()
 
     def on_step_end(self, args, state, control, **kwargs):
         """Record the step's time; finish a round or detect a slowdown."""
         import torch
 
-        seconds = time.perf_counter() - self._start
+        seconds = self.clock() - self._start
         if not self.enabled:
             return
         if not self._warm:  # the first step pays for allocations and compilation
