@@ -9,7 +9,16 @@ STAMP  := $(VENV)/.installed
 # Elsewhere take the platform's default build. Override: `make test TORCH=torch==2.6.0`.
 TORCH ?= $(shell $(PYTHON) -m pip install --dry-run --no-index --no-deps -q "torch==2.13.0" >/dev/null 2>&1 && echo "torch==2.13.0" || echo "torch")
 
-.PHONY: setup test demo docs bench clean
+.PHONY: setup test demo docs bench clean olive-venv olive-venv-builder
+
+# Olive 0.13.0 beside modelpress, for the differential tests and the side-by-side bench.
+# It reuses this project's .venv (torch, transformers, peft, datasets) through a .pth
+# file, so only Olive and what it lacks are installed: about 20 s. Olive needs
+# `requests` without declaring it; its ModelBuilder pass needs onnxruntime-genai 0.14.1
+# (olive-venv-builder, for the bench only).
+OLIVE_VENV  := .olive-venv
+OLIVE_PY    := $(OLIVE_VENV)/bin/python
+OLIVE_STAMP := $(OLIVE_VENV)/.installed
 
 setup: $(STAMP)
 
@@ -24,7 +33,19 @@ $(STAMP): pyproject.toml examples/plugin-example/pyproject.toml
 	$(PY) -m pip install -q -e examples/plugin-example
 	touch $(STAMP)
 
-test: $(STAMP)
+olive-venv: $(OLIVE_STAMP)
+
+$(OLIVE_STAMP): $(STAMP)
+	test -x $(OLIVE_PY) || $(PYTHON) -m venv $(OLIVE_VENV)
+	$(PY) -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths()['purelib'])" \
+		> "$$($(OLIVE_PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/modelpress-venv.pth"
+	$(OLIVE_PY) -m pip install -q "olive-ai==0.13.0" requests
+	touch $(OLIVE_STAMP)
+
+olive-venv-builder: $(OLIVE_STAMP)
+	$(OLIVE_PY) -m pip install -q "onnxruntime-genai==0.14.1"
+
+test: $(STAMP) $(OLIVE_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m pytest -q -p no:cacheprovider examples/plugin-example/tests
 
@@ -39,4 +60,4 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) site .pytest_cache
+	rm -rf $(VENV) $(OLIVE_VENV) site .pytest_cache

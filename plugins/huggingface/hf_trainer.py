@@ -1,15 +1,25 @@
-"""Training with ``transformers.Trainer``, for ``training_args`` the lean loop does not implement."""
+"""Train an adapter with ``transformers.Trainer``, as Olive does; what modelpress adds are callbacks.
+
+The callbacks: :class:`~.thread_tuner.ThreadTuner` (torch thread count from
+timed steps), :class:`TrainingLog` (tokens/s and the entries written to
+``training_log.json``), and Trainer's own tqdm progress bar. Everything else
+(step accounting, the last partial step of an epoch, evaluation, checkpoints,
+``report_to``, ``resume_from_checkpoint``, several processes under
+``torchrun``/``accelerate launch``) is Trainer's, so it behaves as its users
+expect.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from transformers import TrainerCallback
+
 from .batching import collate
-from .training_args import trainer_kwargs
 
 
-class _Blocks:
+class Blocks:
     """A list of blocks as a torch-style dataset."""
 
     def __init__(self, blocks: Sequence[dict]):
@@ -22,27 +32,66 @@ class _Blocks:
         return self.blocks[i]
 
 
-def train_with_trainer(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict],
-                       args: Mapping[str, Any], pad_id: int, work_dir: Path) -> dict:
-    """Train with Trainer; return a log in the same shape as the lean loop's."""
+class TrainingLog(TrainerCallback):
+    """Training time and tokens/s, measured around the steps only (not loading or saving)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        """Start the step's clock."""
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Add the step's time."""
+        self.seconds += time.perf_counter() - self._start
+
+
+def key_args(targs) -> dict:
+    """The training arguments an Olive comparison looks at, as Trainer resolved them."""
+    return {"learning_rate": targs.learning_rate, "lr_scheduler_type": str(targs.lr_scheduler_type.value),
+            "optim": str(targs.optim.value), "fp16": targs.fp16, "bf16": targs.bf16,
+            "gradient_checkpointing": targs.gradient_checkpointing, "eval_strategy": str(targs.eval_strategy.value),
+            "warmup_steps": targs.warmup_steps}
+
+
+def last_checkpoint(args: Mapping[str, Any]) -> str | None:
+    """The checkpoint to resume from: the given one, else (as Olive) the last one in ``output_dir``."""
+    if args.get("resume_from_checkpoint"):
+        return str(args["resume_from_checkpoint"])
+    out = args.get("output_dir")
+    if out and not args.get("overwrite_output_dir") and Path(out).is_dir():
+        from transformers.trainer_utils import get_last_checkpoint
+
+        return get_last_checkpoint(out)
+    return None
+
+
+def train_with_trainer(model, train_blocks: Sequence[dict], eval_blocks: Sequence[dict], kwargs: Mapping[str, Any],
+                       pad_id: int, resume: str | None = None) -> dict:
+    """Train ``model`` with Trainer and ``TrainingArguments(**kwargs)``; return the training log."""
     from transformers import Trainer, TrainingArguments
 
-    kwargs = trainer_kwargs(args, work_dir)
-    if not eval_blocks:
-        kwargs["eval_strategy"] = "no"
+    from .thread_tuner import ThreadTuner
+
     targs = TrainingArguments(**kwargs)
-    tokens = sum(len(b["input_ids"]) for b in train_blocks)
-    trainer = Trainer(model=model, args=targs, train_dataset=_Blocks(train_blocks),
-                      eval_dataset=_Blocks(eval_blocks) if eval_blocks else None,
-                      data_collator=lambda batch: collate(batch, pad_id, "cpu"))
+    tuner = ThreadTuner(targs.device.type)
+    timer = TrainingLog()
+    trainer = Trainer(model=model, args=targs, train_dataset=Blocks(train_blocks),
+                      eval_dataset=Blocks(eval_blocks) if eval_blocks else None,
+                      data_collator=lambda batch: collate(batch, pad_id, "cpu"), callbacks=[tuner, timer])
     start = time.perf_counter()
-    out = trainer.train()
-    seconds = time.perf_counter() - start
-    epochs = out.metrics.get("epoch") or 1.0
-    seen = tokens * epochs
-    result = {"steps": out.global_step, "train_tokens": int(seen), "train_seconds": seconds,
-              "wall_seconds": seconds, "tokens_per_second": seen / max(seconds, 1e-9),
-              "log_history": [dict(h) for h in trainer.state.log_history], "trainer": "transformers.Trainer"}
-    if eval_blocks and kwargs.get("eval_strategy", "no") != "no":
-        result["eval_loss"] = trainer.evaluate()["eval_loss"]
+    out = trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - start
+    state = trainer.state
+    tokens = int(state.num_input_tokens_seen or 0)
+    result = {"trainer": "transformers.Trainer", "steps": state.global_step, "epochs": state.epoch,
+              "train_tokens": tokens, "train_seconds": timer.seconds, "wall_seconds": wall,
+              "tokens_per_second": tokens / max(timer.seconds, 1e-9), "train_loss": out.training_loss,
+              "world_size": targs.world_size, "resumed_from": resume, "args": key_args(targs),
+              "log_history": [dict(h) for h in state.log_history], **tuner.summary()}
+    evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+    if evals:
+        result["eval_loss"] = evals[-1]
     return result

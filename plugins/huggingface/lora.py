@@ -9,6 +9,8 @@ against). The base weights are not copied.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,12 +20,13 @@ from modelpress.errors import UserError
 from modelpress.frozen import thaw
 
 from . import training_args as targs
-from .loading import default_dtype, load_model, load_tokenizer
+from .loading import load_model, load_tokenizer
 
 FINETUNE = "pip install 'modelpress[finetune]'"
 #: target modules where peft has no default for the model type
 DEFAULT_TARGETS = {"phi3": ["qkv_proj", "o_proj"], "phimoe": ["qkv_proj", "o_proj"]}
 LOG_FILE = "training_log.json"
+log = logging.getLogger("modelpress")
 
 
 def target_modules(model_type: str, given: Any) -> Any:
@@ -77,10 +80,16 @@ class LoRA(Pass):
         """The 4-bit record to train against (None: full precision)."""
         return None
 
+    def target_modules(self, base) -> Any:
+        """The modules to adapt (QLoRA: every 4-bit linear layer, as Olive)."""
+        return target_modules(base.config.model_type, self.config.get("target_modules"))
+
     def run(self, model: ModelHandle, output_dir: Path) -> ModelHandle:
         """Train the adapter into ``output_dir``; return the handle with ``adapter_path``."""
         import torch
         from peft import LoraConfig, get_peft_model
+
+        from .hf_trainer import last_checkpoint, train_with_trainer
 
         problems = self.check_config(self.config, self.context.accelerator)
         if problems:
@@ -90,6 +99,7 @@ class LoRA(Pass):
                             f"add a MergeAdapterWeights pass before training another one")
         cfg = self.config
         args = thaw(cfg.get("training_args") or {})
+        dtype = cfg.get("torch_dtype") or "bfloat16"
         device = self.context.accelerator.device
         seed = int(args.get("seed", 42))
         data_seed = int(args.get("data_seed") if args.get("data_seed") is not None else seed)
@@ -103,33 +113,69 @@ class LoRA(Pass):
             eval_blocks = self.context.data(cfg["eval_data_config"]).token_blocks(tokenizer)
         elif cfg.get("eval_dataset_size"):
             train_blocks, eval_blocks = split_eval(train_blocks, cfg["eval_dataset_size"], data_seed)
+        kwargs = targs.trainer_kwargs(args, output_dir.parent, has_eval=bool(eval_blocks), torch_dtype=dtype,
+                                      qlora=self.quantization() is not None)
+        if device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # under torchrun/accelerate launch on CPU, Trainer forms the process group only with use_cpu
+            kwargs.setdefault("use_cpu", True)
+            kwargs.setdefault("ddp_backend", "gloo")
+        for note in targs.olive_differences(args) + bf16_note(dtype, kwargs, device):
+            log.warning("note: passes.%s: %s", self.name, note)
 
         quant = self.quantization()
-        base = load_model(model.config, device=device, dtype=cfg.get("torch_dtype"), quantization=quant,
-                          adapter=False)
+        # float16 means fp32 weights and fp16 mixed precision (full fp16 training is unstable), as in Olive
+        base = load_model(model.config, device=device, dtype="float32" if dtype == "float16" else dtype,
+                          quantization=quant, adapter=False)
         base.config.use_cache = False
+        prepare_for_finetuning(base, kwargs)
         torch.manual_seed(seed)  # the adapter's initial weights
         lora = LoraConfig(r=int(cfg.get("r", 64)), lora_alpha=cfg.get("alpha", 16),
                           lora_dropout=float(cfg.get("lora_dropout", 0.05)), bias="none",
-                          target_modules=target_modules(base.config.model_type, cfg.get("target_modules")),
+                          target_modules=self.target_modules(base),
                           modules_to_save=list(cfg["modules_to_save"]) if cfg.get("modules_to_save") else None,
                           task_type="CAUSAL_LM")
         peft_model = get_peft_model(base, lora)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if targs.uses_lean_loop(args):
-            from .train_loop import train
-
-            log = train(peft_model, train_blocks, eval_blocks, args, pad_id)
-            log["trainer"] = "modelpress"
-        else:
-            from .hf_trainer import train_with_trainer
-
-            log = train_with_trainer(peft_model, train_blocks, eval_blocks, args, pad_id, output_dir.parent)
-        log.update({"train_blocks": len(train_blocks), "eval_blocks": len(eval_blocks),
-                    "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad)})
-        peft_model.save_pretrained(output_dir)
-        (output_dir / LOG_FILE).write_text(json.dumps(log, indent=2), encoding="utf-8")
+        resume = last_checkpoint(args)
+        log_record = train_with_trainer(peft_model, train_blocks, eval_blocks, kwargs, pad_id, resume)
+        log_record.update({"train_blocks": len(train_blocks), "eval_blocks": len(eval_blocks), "torch_dtype": dtype,
+                           "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad)})
+        if int(os.environ.get("RANK", "0")) == 0:  # one process writes under torchrun
+            peft_model.save_pretrained(output_dir)
+            (output_dir / LOG_FILE).write_text(json.dumps(log_record, indent=2, default=str), encoding="utf-8")
         return model.replace(adapter_path=str(output_dir), quantization=quant)
+
+
+def prepare_for_finetuning(model, kwargs: Mapping[str, Any]) -> None:
+    """Olive's preparation: freeze the base; with gradient checkpointing, let inputs carry gradients.
+
+    ``accepts_loss_kwargs = False`` makes Trainer average the loss per
+    micro-batch, as Olive sets it, so loss curves are comparable.
+    """
+    for param in model.parameters():
+        param.requires_grad = False
+    if kwargs.get("gradient_checkpointing") and model.supports_gradient_checkpointing:
+        model.enable_input_require_grads()
+        model.gradient_checkpointing_enable()
+    model.accepts_loss_kwargs = False
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def bf16_note(dtype: str, kwargs: Mapping[str, Any], device: str) -> list[str]:
+    """A line when bfloat16 is asked for on a CPU that emulates it (slow, same meaning)."""
+    if device == "cpu" and (dtype == "bfloat16" or kwargs.get("bf16")) and not cpu_has_bf16():
+        return ["bfloat16 on a CPU without AVX512-BF16/AMX is emulated (slow); torch_dtype: float32 trains "
+                "faster here, at the cost of differing from Olive's default"]
+    return []
 
 
 class QLoRA(LoRA):
@@ -140,10 +186,20 @@ class QLoRA(LoRA):
     requires = {**LoRA.requires, "bitsandbytes": "pip install 'modelpress[qlora]'"}
     libraries = ("torch", "transformers", "peft", "bitsandbytes")
 
+    def target_modules(self, base) -> Any:
+        """Every 4-bit linear layer by its last name (Olive: find_submodules(model, Linear4bit))."""
+        if self.config.get("target_modules"):
+            return super().target_modules(base)
+        import bitsandbytes as bnb
+
+        return sorted({name.split(".")[-1] for name, m in base.named_modules() if isinstance(m, bnb.nn.Linear4bit)})
+
     def quantization(self) -> dict | None:
         """The bnb 4-bit record; compute_dtype resolved so merge can reproduce it exactly."""
         cfg = self.config
-        load_dtype = cfg.get("torch_dtype") or default_dtype(self.context.accelerator.device)
+        dtype = cfg.get("torch_dtype") or "bfloat16"
+        # as Olive: compute in compute_dtype or torch_dtype; float16 keeps fp32 weights (mixed precision)
         return {"method": "bnb_4bit", "quant_type": cfg.get("quant_type", "nf4"),
                 "double_quant": bool(cfg.get("double_quant", False)),
-                "compute_dtype": cfg.get("compute_dtype") or load_dtype, "load_dtype": load_dtype}
+                "compute_dtype": cfg.get("compute_dtype") or dtype,
+                "load_dtype": "float32" if dtype == "float16" else dtype}

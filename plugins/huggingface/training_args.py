@@ -2,9 +2,8 @@
 
 Field names come from parsing ``transformers/training_args.py`` with ``ast``
 (importing transformers pulls in torch, which ``modelpress validate`` must not).
-:func:`uses_lean_loop` decides whether the fast built-in loop implements every
-given field; any other valid field makes the pass train with
-``transformers.Trainer`` instead, so no option is silently ignored.
+:func:`trainer_kwargs` gives what the config leaves out Olive 0.13's meaning
+(its LoRA/QLoRA defaults), so an Olive config trains the same way here.
 """
 from __future__ import annotations
 
@@ -16,27 +15,20 @@ from typing import Any, Mapping
 
 from modelpress.errors import did_you_mean
 
-#: fields of the brief kept even where the installed transformers renamed them
-COMPAT_FIELDS = {"group_by_length": "train_sampling_strategy='group_by_length'"}
+#: fields of the brief kept even where the installed transformers renamed them; and Olive's own
+#: fields (Olive passes resume_from_checkpoint to ``Trainer.train`` and reads overwrite_output_dir itself)
+COMPAT_FIELDS = {"group_by_length": "train_sampling_strategy='group_by_length'",
+                 "resume_from_checkpoint": "Trainer.train(resume_from_checkpoint=...)",
+                 "overwrite_output_dir": "start afresh even if output_dir holds checkpoints"}
 
-#: fields the built-in loop implements (the rest need transformers.Trainer)
-LEAN_FIELDS = {
-    "seed", "data_seed", "per_device_train_batch_size", "per_device_eval_batch_size",
-    "gradient_accumulation_steps", "gradient_checkpointing", "learning_rate", "num_train_epochs",
-    "max_steps", "logging_steps", "eval_strategy", "eval_steps", "group_by_length", "adam_beta1",
-    "adam_beta2", "adam_epsilon", "max_grad_norm", "weight_decay", "warmup_steps", "lr_scheduler_type",
-    "bf16", "fp16", "optim", "disable_tqdm", "report_to", "output_dir", "save_strategy",
-    "logging_strategy", "train_sampling_strategy", "dataloader_num_workers", "overwrite_output_dir",
-    "do_train", "do_eval", "remove_unused_columns", "use_cpu", "save_total_limit", "logging_dir",
-}
-LEAN_VALUES = {
-    "optim": {"adamw_torch", "adamw_torch_fused", "adamw_hf"},
-    "eval_strategy": {"no", "steps", "epoch"},
-    "logging_strategy": {"steps"},
-    "save_strategy": {"no", "steps", "epoch", "best"},
-    "lr_scheduler_type": {"linear", "constant", "constant_with_warmup", "cosine"},
-    "train_sampling_strategy": {"random", "group_by_length"},
-}
+#: what Olive 0.13's LoRA passes use for a field the config leaves out (HFTrainingArguments);
+#: its warmup_ratio 0.03 reaches Trainer only where TrainingArguments still has that field
+#: (Olive drops fields the installed transformers lacks; transformers 5 has none)
+OLIVE_DEFAULTS = {"learning_rate": 2e-4, "lr_scheduler_type": "constant", "gradient_checkpointing": True,
+                  "report_to": "none"}
+OLIVE_WARMUP_RATIO = 0.03
+#: QLoRA's additions (QLoRATrainingArguments)
+OLIVE_QLORA_DEFAULTS = {**OLIVE_DEFAULTS, "optim": "paged_adamw_32bit"}
 
 
 @lru_cache(maxsize=1)
@@ -71,22 +63,38 @@ def check(training_args: Mapping[str, Any], where: str = "training_args") -> lis
     return problems
 
 
-def uses_lean_loop(training_args: Mapping[str, Any]) -> bool:
-    """Whether the built-in loop implements every given field and value."""
-    for key, value in training_args.items():
-        if key not in LEAN_FIELDS:
-            return False
-        if key in LEAN_VALUES and value is not None and str(value) not in LEAN_VALUES[key]:
-            return False
-    return True
+def trainer_kwargs(training_args: Mapping[str, Any], work_dir: Path, *, has_eval: bool,
+                   torch_dtype: str, qlora: bool = False) -> dict:
+    """Keyword arguments for ``TrainingArguments``, with Olive's meaning of what is left out.
 
-
-def trainer_kwargs(training_args: Mapping[str, Any], output_dir: Path) -> dict:
-    """Keyword arguments for ``TrainingArguments`` (compat fields translated)."""
-    kwargs = dict(training_args)
+    Olive's defaults fill missing fields; evaluation runs every ``eval_steps``
+    when eval data is given (unless ``eval_strategy`` is ``epoch``) and never
+    without; ``torch_dtype: float16`` means fp16 mixed precision. Without an
+    ``output_dir`` checkpoints go nowhere (Olive writes them to a temporary
+    folder it deletes), so ``save_strategy`` defaults to ``no`` there.
+    """
+    kwargs = {**(OLIVE_QLORA_DEFAULTS if qlora else OLIVE_DEFAULTS), **dict(training_args)}
+    if "warmup_ratio" in transformers_fields():
+        kwargs.setdefault("warmup_ratio", OLIVE_WARMUP_RATIO)
+    for key in ("resume_from_checkpoint", "overwrite_output_dir"):
+        kwargs.pop(key, None)
     if kwargs.pop("group_by_length", False) and "group_by_length" not in transformers_fields():
         kwargs.setdefault("train_sampling_strategy", "group_by_length")
-    kwargs.setdefault("output_dir", str(output_dir / "trainer"))
-    kwargs.setdefault("report_to", "none")
-    kwargs.setdefault("save_strategy", "no")
+    given = kwargs.get("eval_strategy")
+    kwargs["eval_strategy"] = ("steps" if given in (None, "no") else given) if has_eval else "no"
+    if torch_dtype == "float16":
+        kwargs["fp16"] = True
+    if not kwargs.get("output_dir"):
+        kwargs["output_dir"] = str(work_dir / "trainer")
+        kwargs.setdefault("save_strategy", "no")
+    kwargs.setdefault("include_num_input_tokens_seen", True)
     return kwargs
+
+
+def olive_differences(training_args: Mapping[str, Any]) -> list[str]:
+    """One line per place where modelpress deliberately trains differently from Olive."""
+    notes = []
+    if not training_args.get("output_dir"):
+        notes.append("training_args.output_dir is not set: no checkpoints are written (Olive writes them to a "
+                     "temporary folder and deletes them); set output_dir to keep checkpoints and resume")
+    return notes

@@ -38,8 +38,12 @@ def container(registry, data_file, split="train", **pre):
     return registry.create_data_container(cfg, RunContext(registry=registry))
 
 
-def stream(tokenizer, texts):
-    return [t for text in texts for t in tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]]
+def stream(tokenizer, texts, joiner="\n\n"):
+    """Olive's joined stream: each text as "{bos} {text} {eos}", tokenized plainly, then the joiner's tokens."""
+    join = tokenizer.encode(joiner, add_special_tokens=False)
+    return [t for text in texts
+            for t in tokenizer(f"{tokenizer.bos_token} {text} {tokenizer.eos_token}",
+                               add_special_tokens=False)["input_ids"] + join]
 
 
 def test_rows_template_and_files(plugin_registry, tone_file):
@@ -61,22 +65,29 @@ def test_split_slices(plugin_registry, tone_file, split, expected):
     assert len(rows) == expected
 
 
-def test_join_packs_exactly(plugin_registry, tone_file, tokenizer):
+def test_join_packs_like_olive(plugin_registry, tone_file, tokenizer):
     data = container(plugin_registry, tone_file, strategy="join", max_seq_len=32, use_attention_mask=False)
     blocks = data.token_blocks(tokenizer)
-    expected = stream(tokenizer, data.texts())
-    packed = [t for b in blocks for t in b["input_ids"]]
-    assert packed == expected  # nothing lost, nothing repeated, order kept
-    assert all(len(b["input_ids"]) == 32 for b in blocks[:-1]) and 0 < len(blocks[-1]["input_ids"]) <= 32
+    s = stream(tokenizer, data.texts())
+    assert s[0] == tokenizer.bos_token_id and tokenizer.encode("\n\n", add_special_tokens=False)
+    # a block is cut only while more than max_seq_len tokens remain: the short remainder is dropped
+    assert [b["input_ids"] for b in blocks] == [s[i:i + 32] for i in range(0, len(s) - 32, 32)]
     assert all(b["labels"] == b["input_ids"] and "attention_mask" not in b for b in blocks)
+    kept = container(plugin_registry, tone_file, max_seq_len=32, keep_last_block=True).token_blocks(tokenizer)
+    assert [t for b in kept for t in b["input_ids"]] == s  # opt-in: nothing lost, nothing repeated
+    assert len(kept) == len(blocks) + 1
 
 
-def test_join_drop_short_and_max_samples(plugin_registry, tone_file, tokenizer):
+def test_join_batches_and_max_samples(plugin_registry, tone_file, tokenizer):
     full = container(plugin_registry, tone_file, max_seq_len=32).token_blocks(tokenizer)
-    dropped = container(plugin_registry, tone_file, max_seq_len=32, drop_short_sequences=True).token_blocks(tokenizer)
-    assert all(len(b["input_ids"]) == 32 for b in dropped) and len(dropped) == len(full) - 1
+    # Olive tokenizes processing_batch_size texts at a time and carries the overflow: same blocks
+    assert container(plugin_registry, tone_file, max_seq_len=32, processing_batch_size=3).token_blocks(tokenizer) \
+        == full
     assert container(plugin_registry, tone_file, max_seq_len=32, max_samples=3).token_blocks(tokenizer) == full[:3]
-    assert all(b["attention_mask"] == [1] * len(b["input_ids"]) for b in full)
+    assert all(b["attention_mask"] == [1] * 32 for b in full)
+    bare = container(plugin_registry, tone_file, max_seq_len=32, add_special_tokens=False, joiner=None)
+    plain = [t for text in bare.texts() for t in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    assert bare.token_blocks(tokenizer)[0]["input_ids"] == plain[:32]
 
 
 def test_join_random_is_seeded(plugin_registry, tone_file, tokenizer):
@@ -86,21 +97,19 @@ def test_join_random_is_seeded(plugin_registry, tone_file, tokenizer):
 
     a, b, c = blocks(1), blocks(1), blocks(2)
     assert len(a) == 7 and a == b and a != c
-    s = stream(tokenizer, container(plugin_registry, tone_file).texts())
-    for block in a:  # every window is a real slice of the stream
-        ids = block["input_ids"]
-        assert any(s[i:i + 16] == ids for i in range(len(s) - 15))
+    texts = container(plugin_registry, tone_file).texts()
+    starts = [stream(tokenizer, texts[i:])[:16] for i in range(len(texts))]
+    assert all(block["input_ids"] in starts for block in a)  # windows start at a text, as in Olive
 
 
-def test_sliding_window_scores_each_token_once(plugin_registry, tone_file, tokenizer):
+def test_sliding_window_masks_the_context(plugin_registry, tone_file, tokenizer):
     data = container(plugin_registry, tone_file, strategy="join-sliding-window", max_seq_len=24, stride=10)
     blocks = data.token_blocks(tokenizer)
     s = stream(tokenizer, data.texts())
-    scored = []
+    assert len(blocks) == len(range(0, len(s) - 24, 10))
     for k, b in enumerate(blocks):
         assert b["input_ids"] == s[k * 10:k * 10 + 24]
-        scored += [(k * 10 + j) for j, lab in enumerate(b["labels"]) if lab != -100]
-    assert scored == list(range(len(s)))
+        assert b["labels"] == [-100] * 14 + s[k * 10 + 14:k * 10 + 24]  # the overlap is context only
 
 
 def test_line_by_line_truncates_and_pads(plugin_registry, tone_file, tokenizer):
@@ -109,13 +118,13 @@ def test_line_by_line_truncates_and_pads(plugin_registry, tone_file, tokenizer):
     texts = container(plugin_registry, tone_file).texts()
     assert len(blocks) == 20
     for b, text in zip(blocks, texts):
-        ids = (tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])[:12]
+        ids = stream(tokenizer, [text], joiner="")[:12]
         n = len(ids)
         assert b["input_ids"][:n] == ids and len(b["input_ids"]) == 12
         assert b["attention_mask"] == [1] * n + [0] * (12 - n)
         assert b["labels"] == ids + [-100] * (12 - n)
     unpadded = container(plugin_registry, tone_file, strategy="line-by-line", max_seq_len=400,
-                         add_special_tokens=False, append_eos=False).token_blocks(tokenizer)
+                         add_special_tokens=False, pad_to_max_len=False).token_blocks(tokenizer)
     assert unpadded[0]["input_ids"] == tokenizer(texts[0], add_special_tokens=False)["input_ids"]
 
 
@@ -132,6 +141,7 @@ def test_chat_messages(plugin_registry, tmp_path, tokenizer):
         "<|user|>\nHow is the weather<|end|>\n<|assistant|>\njoy<|end|>\n<|endoftext|>"
     custom = dict(cfg, pre_process_data_config={"message_col": "messages",
                                                 "chat_template": "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"})
+    custom["pre_process_data_config"]["keep_last_block"] = True  # one short row: less than a block
     data = plugin_registry.create_data_container(custom, RunContext(registry=plugin_registry))
     assert data.format(data.rows()[0]) == "[user] How is the weather\n[assistant] joy\n"
     assert data.token_blocks(tokenizer)[0]["input_ids"][:3] == tokenizer("[user] How")["input_ids"][:3]
