@@ -73,12 +73,13 @@ def add_arguments(ft: argparse.ArgumentParser) -> None:
     ft.add_argument("--training-arg", dest="training_arg", action="append", default=[], metavar="KEY=VALUE",
                     help="any other TrainingArguments field (value read as JSON, else a string); repeatable")
     group = ft.add_argument_group("TrainingArguments (each also spelled with dashes)")
+    taken = set(ft._option_string_actions)  # the command's own flags win (--output-dir, --max-steps)
     for name, schema in training_arg_fields().items():
-        if name == "max_steps":
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        if taken.intersection(flags):
             continue
         kinds = schema.get("type", "string")
         kind = next((k for k in ([kinds] if isinstance(kinds, str) else kinds) if k != "null"), "string")
-        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         if kind == "boolean":  # `--bf16` alone means true, as in transformers' own parser
             group.add_argument(*flags, dest=f"ta_{name}", type=_bool, nargs="?", const=True, metavar="BOOL")
         else:
