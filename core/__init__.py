@@ -7,7 +7,7 @@ __all__ = ["__version__", "hookimpl", "run"]
 
 def run(config, **overrides):
     """Run a workflow from a config path or dict; returns a :class:`RunResult`."""
-    from .engine import run_workflow
+    from .engine.chain import run_workflow
 
     return run_workflow(config, **overrides)
 

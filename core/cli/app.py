@@ -12,8 +12,9 @@ import signal
 import sys
 from pathlib import Path
 
-from . import __version__, console
-from .errors import PassFailed, UserError
+from .. import __version__
+from ..errors import PassFailed, UserError
+from . import console
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +102,7 @@ def _plugin_commands(sub) -> None:
     Each implementation is called by hand (not through ``pm.hook``) so that a
     plugin whose command clashes or breaks is named in the error.
     """
-    from .registry import get_registry
+    from ..registry import get_registry
 
     for impl in get_registry().pm.hook.register_commands.get_hookimpls():
         try:

@@ -156,7 +156,7 @@ def cls_marks_path(cls: type, name: str) -> bool:
 
 
 def _evaluators(cfg: dict, checker: Checker, registry: Any, ok) -> dict[str, dict]:
-    from ..goals import goal_config_problems
+    from ..evaluate.goals import goal_config_problems
 
     out = {}
     for name, evaluator in (cfg.get("evaluators") or {}).items():

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..components import Accelerator, ModelHandle, RunContext
+from ..errors import ConfigError, PassFailed, UserError
+from ..frozen import Config
 from .cache import Cache, library_version, stable_hash
 from .cache_keys import content_identity, rebase_on_input, restore_secrets
-from .components import Accelerator, ModelHandle, RunContext
-from .errors import ConfigError, PassFailed, UserError
-from .frozen import Config
 from .resources import has_resource, materialize
 from .runner import relocate
 
@@ -67,7 +67,7 @@ class Engine:
     """Runs a validated :class:`modelpress.config.Workflow`."""
 
     def __init__(self, workflow: Any, registry: Any = None):
-        from .registry import get_registry
+        from ..registry import get_registry
 
         self.workflow = workflow
         self.registry = registry or get_registry()
@@ -287,9 +287,7 @@ class Engine:
 
     def run(self) -> RunResult:
         """Run the workflow and write the output folder."""
-        from .outputs import write_outputs
-
-        from .outputs import check_output_dir
+        from .outputs import check_output_dir, write_outputs
 
         wf = self.workflow
         check_output_dir(Path(wf.output_dir))  # before any pass runs, not after all of them
@@ -298,7 +296,7 @@ class Engine:
         if wf.evaluate_input_model and wf.evaluator:
             input_metrics = self.evaluate(self.input_model(), self.input_model_id())
         if wf.search_strategy:
-            from .search import run_search
+            from ..search.driver import run_search
 
             search = run_search(self)
             if not search.best:
@@ -330,7 +328,7 @@ def _data_config_refs(config: dict, schema: dict) -> set[str]:
 
 def run_workflow(config: Any, **overrides: Any) -> RunResult:
     """Load, validate and run a workflow (path, dict or Workflow)."""
-    from . import config as config_mod
+    from .. import config as config_mod
 
     workflow = config if hasattr(config, "resolve") else config_mod.load(config)
     for key, value in overrides.items():

@@ -1,7 +1,7 @@
 """The run lifecycle hooks: ``before_run``, ``after_run``, ``on_run_error``.
 
 Kept apart from the engine so that the engine stays about running passes;
-:func:`modelpress.engine.run_workflow` runs every workflow through here.
+:func:`modelpress.engine.chain.run_workflow` runs every workflow through here.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@
     output_dir/metrics.json              the final model's metrics
     output_dir/input_model_metrics.json  the input model's metrics
     output_dir/run.json                  config, versions, times
-    output_dir/report.html               written by modelpress.report
+    output_dir/report.html               written by modelpress.evaluate.report
 
 Files are copies of the cache entry, never links: editing an output cannot
 change the cache. Runs writing the same output folder take turns (a lock
@@ -29,9 +29,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from ..errors import UserError
+from ..redact import redact
 from .cache import library_version, stable_hash
-from .errors import UserError
-from .redact import redact
 from .runner import relocate
 
 log = logging.getLogger("modelpress")
@@ -104,7 +104,7 @@ def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics:
 
 def _write_outputs(engine: Any, out: Path, best: Any, footprints: list[dict], input_metrics: dict | None,
                    search: Any) -> Any:
-    from .engine import RunResult
+    from .chain import RunResult
 
     wf = engine.workflow
     handle = publish_model(engine, best, out / "model")
@@ -130,7 +130,7 @@ def _write_outputs(engine: Any, out: Path, best: Any, footprints: list[dict], in
         "versions": {name: library_version(name) for name in VERSIONED},
         "python": platform.python_version(),
     })
-    from .report import write_report
+    from ..evaluate.report import write_report
 
     write_report(out)
     log.info("output written to %s", out)

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import stable_hash
-from .components import SubMetric
-from .errors import UserError
-from .frozen import Config
+from ..components import SubMetric
+from ..engine.cache import stable_hash
+from ..errors import UserError
+from ..frozen import Config
 from .pareto import pareto_front, rank, write_pareto
-from .search_space import SearchSpace, space_from_workflow
+from .space import SearchSpace, space_from_workflow
 
 log = logging.getLogger("modelpress")
 DEFAULT_SAMPLER = "tpe"
@@ -59,7 +59,7 @@ class SearchResult:
 
 def search_objectives(workflow: Any, registry: Any) -> tuple[list[SubMetric], list[dict], dict]:
     """``(objectives, metric configs, default directions)`` of the workflow's evaluator."""
-    from .goals import objectives
+    from ..evaluate.goals import objectives
 
     if not workflow.evaluator:
         return [], [], {}
@@ -157,7 +157,7 @@ class _Search:
         self.complete = True
 
     def _input_metrics(self) -> dict | None:
-        from .goals import needs_input_metrics
+        from ..evaluate.goals import needs_input_metrics
 
         if not self.metric_configs or not needs_input_metrics(self.metric_configs):
             return None
@@ -180,7 +180,7 @@ class _Search:
 
     def run_trial(self, point: dict, number: int) -> dict:
         """Run one point; returns its trial record (and keeps the local result)."""
-        from .goals import check_goals, goals_met
+        from ..evaluate.goals import check_goals, goals_met
 
         record = {"number": number, "params": point, "metrics": None, "error": None,
                   "state": "PRUNED", "footprints": [], "goals_met": None, "worker": WORKER_ID}
@@ -341,9 +341,9 @@ def search_worker_main(config_path: str, max_trials: int | None = None, wait_s: 
     """
     from filelock import FileLock
 
-    from . import config as config_mod
-    from .engine import Engine
-    from .outputs import write_outputs
+    from .. import config as config_mod
+    from ..engine.chain import Engine
+    from ..engine.outputs import write_outputs
 
     workflow = config_mod.load(config_path)
     if not workflow.search_strategy:

@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     start = time.perf_counter()
 
-    from modelpress import report
-    from modelpress.engine import Engine
+    from modelpress.engine.chain import Engine
+    from modelpress.evaluate import report
 
     workflow = load_workflow(args.cache_dir, args.output_dir)
     engine = Engine(workflow)
