@@ -266,7 +266,7 @@ def worker_main(config: str, barrier: str, name: str, count: str) -> int:
     (Path(barrier) / name).write_text("ready")
     while len(list(Path(barrier).iterdir())) < int(count):
         time.sleep(0.01)
-    from modelpress.search.driver import search_worker_main
+    from modelpress.api import search_worker_main
 
     return search_worker_main(config)
 

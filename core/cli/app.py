@@ -6,11 +6,9 @@ needs. Errors a user can fix print one line each and exit with code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
-from pathlib import Path
 
 from .. import __version__
 from ..errors import PassFailed, UserError
@@ -173,16 +171,3 @@ def _user_error(exc: UserError) -> int:
     for line in exc.problems:
         print(f"error: {line}", file=sys.stderr)
     return exc.exit_code
-
-
-def print_json(data) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
-def config_path(args) -> Path:
-    """The config named by a positional argument or ``--config``."""
-    path = getattr(args, "config_flag", None) or getattr(args, "config_path", None)
-    if not path:
-        raise UserError("run: no config given; use 'modelpress run CONFIG' or 'modelpress run --config CONFIG'")
-    return Path(path)

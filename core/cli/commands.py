@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .app import config_path, print_json
 
 log = logging.getLogger("modelpress")
 
@@ -84,7 +83,8 @@ def cmd_schema(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..engine.chain import Engine, run_workflow
+    from ..api import run_workflow
+    from ..engine.chain import Engine
 
     workflow = _load_with_overrides(config_path(args), args.overrides)
     if args.severity is not None:  # -v/-q win over the config's log_severity_level
@@ -178,6 +178,19 @@ def cmd_report(args) -> int:
 
 
 def cmd_search_worker(args) -> int:
-    from ..search.driver import search_worker_main
+    from ..api import search_worker_main
 
     return search_worker_main(str(config_path(args)), max_trials=args.max_trials)
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def config_path(args) -> Path:
+    """The config named by a positional argument or ``--config``."""
+    path = getattr(args, "config_flag", None) or getattr(args, "config_path", None)
+    if not path:
+        raise UserError("run: no config given; use 'modelpress run CONFIG' or 'modelpress run --config CONFIG'")
+    return Path(path)

@@ -129,7 +129,7 @@ HOOK_ARGS = {
     "subparsers": "the `argparse` sub-parsers action of `modelpress`: `subparsers.add_parser(name, help=...)` "
                   "returns the new command's parser (it already takes `-v`/`-q`)",
     "workflow": "the validated `modelpress.config.Workflow` being run",
-    "run_result": "the run's `modelpress.engine.chain.RunResult` (output folder, output model, metrics, search)",
+    "run_result": "the run's `modelpress.engine.outputs.RunResult` (output folder, output model, metrics, search)",
     "error": "the exception that stopped the run; it is raised again after the hook",
     "metric_configs": "the evaluator's canonical metric configs (list of dicts: name, type, sub_types, ...)",
     "metric_values": "the measured values, `{\"<metric>-<sub type>\": float}` (a copy)",

@@ -24,11 +24,13 @@ import platform
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from ..components import ModelHandle
 from ..errors import UserError
 from ..redact import redact
 from .cache import library_version, stable_hash
@@ -37,6 +39,18 @@ from .runner import relocate
 log = logging.getLogger("modelpress")
 VERSIONED = ("modelpress", "torch", "transformers", "peft", "bitsandbytes", "onnxruntime-genai",
              "onnxruntime", "optuna")
+
+
+@dataclass
+class RunResult:
+    """What ``modelpress.run`` returns."""
+
+    output_dir: Path
+    output_model: ModelHandle
+    footprints: list[dict]
+    metrics: dict | None
+    input_metrics: dict | None
+    search: Any = None
 
 
 def check_output_dir(out: Path) -> None:
@@ -94,7 +108,7 @@ def publish_model(engine: Any, result: Any, folder: Path) -> dict:
 
 
 def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics: dict | None,
-                  search: Any) -> Any:
+                  search: Any) -> RunResult:
     """Write the output folder and return the :class:`RunResult`."""
     out = Path(engine.workflow.output_dir)
     check_output_dir(out)
@@ -103,9 +117,7 @@ def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics:
 
 
 def _write_outputs(engine: Any, out: Path, best: Any, footprints: list[dict], input_metrics: dict | None,
-                   search: Any) -> Any:
-    from .chain import RunResult
-
+                   search: Any) -> RunResult:
     wf = engine.workflow
     handle = publish_model(engine, best, out / "model")
     for rank, other in enumerate(search.best[1:] if search else [], start=2):
