@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..components import KINDS
 from ..errors import ConfigError, did_you_mean
-from ..registry import KIND_WORDS
 from .component_schemas import component_schema_of
 from .dotted import put_specs
 from .partial import valid_part
@@ -56,7 +56,7 @@ class Checker:
             self.problems.extend(exc.problems)
             return None, {}
         schema = component_schema_of(reg.cls)
-        validator = validator_for(schema, f"{KIND_WORDS[kind]} {reg.name} (plugin '{reg.plugin}')")
+        validator = validator_for(schema, f"{KINDS[kind].word} {reg.name} (plugin '{reg.plugin}')")
         body = {k: v for k, v in entry.items() if k not in head}
         specs: dict = {}
         if search:

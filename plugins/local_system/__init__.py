@@ -14,6 +14,7 @@ class LocalSystem(System):
     name = "LocalSystem"
     schema = "systems/LocalSystem.json"
     runs_here = True
+    stands_for = "local"  # host/target "local" needs no systems entry
 
     def run_job(self, job: dict, output_dir: Path) -> dict:
         return run_job(job, output_dir, self.context.registry)
