@@ -29,6 +29,7 @@ import yaml
 
 from modelpress import hookspecs
 from modelpress.cli import docgen
+from modelpress.components import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -113,7 +114,8 @@ def test_generation_is_deterministic():
 
 def test_reference_covers_every_builtin_component_and_option():
     registry = docgen.builtin_registry()
-    for kind, (page, _, _) in docgen.PAGES.items():
+    for kind, info in KINDS.items():
+        page = f"{info.plural}.md"
         text = (DOCS / "reference" / page).read_text(encoding="utf-8")
         for reg in registry.all(kind):
             assert f"\n## {reg.name}\n" in text, f"{page} lacks {reg.name}"
