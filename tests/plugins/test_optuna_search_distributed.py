@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from modelpress import config as config_mod
-from modelpress.search.driver import prepare_study
+from modelpress.search.study import prepare_study
 from tests.plugins import test_optuna_search_support as toy
 
 ROOT = Path(__file__).resolve().parents[2]
