@@ -24,6 +24,40 @@ def _importable(name: str) -> bool:
         return False
 
 
+def load_schema(spec: str) -> dict:
+    """The schema file ``"package:path/file.json"`` (``"path"`` alone: inside
+    ``modelpress.schemas``), with its ``x-extends`` resolved."""
+    package, _, rel = spec.rpartition(":")
+    package = package or "modelpress.schemas"
+    schema = json.loads(resources.files(package).joinpath(rel).read_text(encoding="utf-8"))
+    return extended(schema, f"{package}:{rel.rpartition('/')[0]}")
+
+
+def extended(schema: Mapping[str, Any], folder: str) -> dict:
+    """``schema`` on top of the schema its ``x-extends`` names, if any.
+
+    ``x-extends`` is a file beside this one (``"LoRA.json"``) or
+    ``"package:path/file.json"``. Objects merge key by key, recursively
+    (``properties`` gains the new fields; ``{"description": ...}`` under a
+    field replaces only its description); any other value replaces the
+    base's. QLoRA's schema is LoRA's plus its quantization fields this way.
+    """
+    schema = dict(schema)
+    base_spec = schema.pop("x-extends", None)
+    if base_spec is None:
+        return schema
+    if ":" not in base_spec:
+        package, _, rel = folder.rpartition(":")
+        base_spec = f"{package}:{rel + '/' if rel else ''}{base_spec}"
+    return _merged(load_schema(base_spec), schema)
+
+
+def _merged(base: Any, own: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(own, Mapping):
+        return {**base, **{k: _merged(base[k], v) if k in base else v for k, v in own.items()}}
+    return own
+
+
 class Component:
     """Base of every pluggable component."""
 
@@ -40,11 +74,7 @@ class Component:
         cached = cls.__dict__.get("_schema_cache")
         if cached is not None:
             return cached
-        spec = cls.schema
-        if isinstance(spec, str):
-            package, _, rel = spec.rpartition(":")
-            root = resources.files(package or "modelpress.schemas")
-            spec = json.loads(root.joinpath(rel).read_text(encoding="utf-8"))
+        spec = load_schema(cls.schema) if isinstance(cls.schema, str) else extended(cls.schema, "")
         cls._schema_cache = spec
         return spec
 

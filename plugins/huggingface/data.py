@@ -36,7 +36,7 @@ class HuggingfaceContainer(DataContainer):
     """Rows from ``datasets.load_dataset``, formatted by a template or chat template."""
 
     name = "HuggingfaceContainer"
-    schema = "data_containers/HuggingfaceContainer.json"
+    schema = "modelpress.plugins.huggingface:schemas/HuggingfaceContainer.json"
     requires = {"datasets": "pip install 'modelpress[finetune]'"}
 
     def __init__(self, config, context):

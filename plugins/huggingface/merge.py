@@ -54,7 +54,7 @@ class MergeAdapterWeights(Pass):
     """Merge a LoRA or QLoRA adapter into the base weights."""
 
     name = "MergeAdapterWeights"
-    schema = "passes/MergeAdapterWeights.json"
+    schema = "modelpress.plugins.huggingface:schemas/MergeAdapterWeights.json"
     requires = {"torch": "pip install 'modelpress[finetune]'", "transformers": "pip install 'modelpress[finetune]'",
                 "peft": "pip install 'modelpress[finetune]'"}
     libraries = ("torch", "transformers", "peft")

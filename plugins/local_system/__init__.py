@@ -12,7 +12,7 @@ class LocalSystem(System):
     """This machine, in this Python process."""
 
     name = "LocalSystem"
-    schema = "systems/LocalSystem.json"
+    schema = "modelpress.plugins.local_system:schemas/LocalSystem.json"
     runs_here = True
     stands_for = "local"  # host/target "local" needs no systems entry
 

@@ -50,7 +50,7 @@ class Custom(Metric):
     """A metric computed by a function in the user's script; its sub types are the user's names."""
 
     name = "custom"
-    schema = "metrics/custom.json"
+    schema = "modelpress.plugins.metrics:schemas/custom.json"
     sub_types = {}  # any name: the function decides what it returns
     needs_data = False
 

@@ -58,7 +58,7 @@ class ModelBuilder(Pass):
     """
 
     name = "ModelBuilder"
-    schema = "passes/ModelBuilder.json"
+    schema = "modelpress.plugins.onnx_genai:schemas/ModelBuilder.json"
     requires = {"onnxruntime_genai": INSTALL, "onnx_ir": INSTALL}
     libraries = ("onnxruntime-genai", "onnx", "onnx-ir", "transformers", "torch")
     accepts = ("HfModel",)
