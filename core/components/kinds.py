@@ -26,8 +26,10 @@ class Pass(Component):
     kind = "pass"
     version: ClassVar[str] = "1"
     libraries: ClassVar[tuple[str, ...]] = ()
-    #: model type names this pass accepts; empty means any
+    #: model type names this pass accepts; empty means any (the engine checks it)
     accepts: ClassVar[tuple[str, ...]] = ()
+    #: model type names this pass may return; empty means not declared (the engine checks it)
+    produces: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Config, context: RunContext):
         self.config = config

@@ -62,6 +62,7 @@ class LoRA(Pass):
     requires = {"torch": FINETUNE, "transformers": FINETUNE, "peft": FINETUNE}
     libraries = ("torch", "transformers", "peft")
     accepts = ("HfModel",)
+    produces = ("HfModel",)
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any], accelerator: Accelerator) -> list[str]:

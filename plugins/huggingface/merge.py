@@ -59,6 +59,7 @@ class MergeAdapterWeights(Pass):
                 "peft": "pip install 'modelpress[finetune]'"}
     libraries = ("torch", "transformers", "peft")
     accepts = ("HfModel",)
+    produces = ("HfModel",)
 
     def run(self, model: ModelHandle, output_dir: Path) -> ModelHandle:
         """Save the merged model in ``output_dir``; return a handle without adapter or quantization."""

@@ -62,6 +62,7 @@ class ModelBuilder(Pass):
     requires = {"onnxruntime_genai": INSTALL, "onnx_ir": INSTALL}
     libraries = ("onnxruntime-genai", "onnx", "onnx-ir", "transformers", "torch")
     accepts = ("HfModel",)
+    produces = ("ONNXModel",)
     version = "1"
 
     @classmethod
