@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping
@@ -24,6 +25,7 @@ from ..errors import UserError
 #: keys a component entry carries besides its own config
 ENTRY_KEYS = ("type", "name")
 MAX_SHOWN = 60  # characters of a value quoted in a message
+MAX_VALIDATORS = 256  # validators kept (least recently used go first)
 
 
 @lru_cache(maxsize=None)
@@ -36,7 +38,7 @@ def workflow_skeleton() -> dict:
     return json.loads(text)
 
 
-_validators: dict[int, tuple[Any, Draft202012Validator]] = {}
+_validators: OrderedDict[int, tuple[Any, Draft202012Validator]] = OrderedDict()  # id(schema) -> ...
 
 
 def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool = False) -> Draft202012Validator:
@@ -49,6 +51,7 @@ def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool 
     """
     hit = _validators.get(id(schema))
     if hit is not None and hit[0] is schema and not check:
+        _validators.move_to_end(id(schema))
         return hit[1]
     if check:
         try:
@@ -59,6 +62,8 @@ def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool 
                             f"fix the plugin's schema") from None
     validator = Draft202012Validator(schema)
     _validators[id(schema)] = (schema, validator)  # keep schema alive so its id stays unique
+    if len(_validators) > MAX_VALIDATORS:  # one in, one out
+        _validators.popitem(last=False)
     return validator
 
 
@@ -68,10 +73,9 @@ def closed(schema: Mapping[str, Any]) -> dict:
     Unknown keys are errors in modelpress even when a schema forgot to say
     ``additionalProperties: false``; ``type`` and ``name`` are the entry's.
     """
-    out = dict(schema)
-    if not any(k in out for k in ("additionalProperties", "unevaluatedProperties", "patternProperties")):
-        out["additionalProperties"] = False
-    return out
+    if any(k in schema for k in ("additionalProperties", "unevaluatedProperties", "patternProperties")):
+        return schema if isinstance(schema, dict) else dict(schema)  # the same object: its validator is cached
+    return {**schema, "additionalProperties": False}
 
 
 # --------------------------------------------------------------- references
