@@ -6,8 +6,9 @@ class, the name and its aliases in one place.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pluggy
 

@@ -262,7 +262,7 @@ def test_code_shown_in_the_docs_is_the_real_code():
             if kind == "file":
                 assert shown.rstrip("\n") == real.rstrip("\n"), f"{path.name}: the copy of {rel} is stale"
             else:
-                lines, pos = [l for l in shown.splitlines() if l.strip()], 0
+                lines, pos = [ln for ln in shown.splitlines() if ln.strip()], 0
                 for line in lines:
                     pos = real.find(line, pos)
                     assert pos >= 0, f"{path.name}: '{line}' is not in {rel} (or out of order)"

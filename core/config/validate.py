@@ -9,10 +9,12 @@ skips the checks that need that entry, never the rest of the config.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..components import Accelerator, RunContext
 from ..errors import ConfigError, did_you_mean
@@ -20,8 +22,9 @@ from ..frozen import Config
 from .checker import Checker
 from .component_schemas import component_schema_of
 from .host import host_problems
+from .messages import error_lines, shown
 from .partial import own_checks_despite_errors
-from .schema import closed, error_lines, fill_defaults, shown, validator_for, workflow_skeleton
+from .schema import closed, fill_defaults, validator_for, workflow_skeleton
 from .search_values import case_for
 from .workflow import SEARCH, Step, Workflow
 
@@ -236,10 +239,8 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
         reg = registry.get("system", system["type"])
         if not reg.missing:
             body = {k: v for k, v in system.items() if k != "type"}
-            try:
+            with contextlib.suppress(Exception):
                 found = reg.cls(Config(body), RunContext(registry)).accelerators() or found
-            except Exception:  # noqa: BLE001 - a broken system entry is reported by its schema check
-                pass
     if providers:
         matching = [a for a in found if a.execution_provider in providers]
         return matching[0] if matching else Accelerator(found[0].device, providers[0])

@@ -7,8 +7,9 @@ migration layer (``corpus_strategy`` -> ``strategy``, ``source_max_len`` ->
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import DataContainer
 from modelpress.errors import UserError

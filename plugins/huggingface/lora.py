@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import Accelerator, ModelHandle, Pass
 from modelpress.errors import UserError
@@ -42,7 +43,7 @@ def target_modules(model_type: str, given: Any) -> Any:
 
 def split_eval(blocks: list[dict], size: float | int, seed: int) -> tuple[list[dict], list[dict]]:
     """Hold out ``size`` blocks (a fraction if < 1) as eval data, chosen with ``seed``."""
-    count = int(round(len(blocks) * size)) if size < 1 else int(size)
+    count = round(len(blocks) * size) if size < 1 else int(size)
     if count <= 0:
         return blocks, []
     if count >= len(blocks):

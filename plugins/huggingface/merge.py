@@ -9,8 +9,9 @@ the ones the adapter saw -- replace the full-precision ones before merging.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import ModelHandle, Pass
 from modelpress.errors import UserError

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.errors import did_you_mean
 
@@ -37,7 +38,7 @@ def transformers_fields() -> frozenset[str]:
     spec = importlib.util.find_spec("transformers")
     if spec is None or not spec.submodule_search_locations:
         return frozenset()
-    source = Path(list(spec.submodule_search_locations)[0]) / "training_args.py"
+    source = Path(next(iter(spec.submodule_search_locations))) / "training_args.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":

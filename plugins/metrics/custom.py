@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from modelpress.components import Metric
 from modelpress.errors import UserError

@@ -1,8 +1,8 @@
 """size_on_disk: bytes of the files a model handle points at."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from modelpress.components import Metric
 from modelpress.errors import UserError

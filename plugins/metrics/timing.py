@@ -10,8 +10,9 @@ tokens per second of each generation, and ``total`` over all of them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from modelpress.components import Metric
 from modelpress.errors import UserError
@@ -74,7 +75,7 @@ class _TimedGeneration(Metric):
         runs = in_chunks(todo, lambda chunk: [time_generation(sess, p, **args) for p in chunk],
                          f"{self.name}: generations", size=1)
         self.details = {"generations": len(runs), "tokens": sum(r.tokens for r in runs),
-                        "examples": [{"prompt": p, "answer": r.text} for p, r in list(zip(prompts, runs))[:3]]}
+                        "examples": [{"prompt": p, "answer": r.text} for p, r in list(zip(prompts, runs, strict=False))[:3]]}
         return runs
 
 

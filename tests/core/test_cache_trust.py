@@ -201,7 +201,7 @@ def test_four_concurrent_runs_on_one_cache_and_output_folder(engine_registry, ws
     for phase in ("cold", "warm"):
         procs = [spawn(ws, cfg) for _ in range(4)]
         outs = [p.communicate(timeout=180) for p in procs]
-        for proc, (_, err) in zip(procs, outs):
+        for proc, (_, err) in zip(procs, outs, strict=False):
             assert proc.returncode == 0, f"{phase}: {err}"
         results = {line for out, _ in outs for line in out.splitlines() if line.startswith("RESULT")}
         assert results == {"RESULT base+A!abc"}, phase
