@@ -14,6 +14,7 @@ import inspect
 import json
 import re
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,6 @@ def reference_pages(registry) -> dict[str, str]:
 
 def workflow_page() -> str:
     """reference/workflow.md: the top-level keys of a workflow and their parts."""
-    from importlib import resources
-
     schema = json.loads(resources.files("modelpress.schemas").joinpath("workflow.json").read_text("utf-8"))
     lines = [GENERATED, "", "# The workflow", "",
              " ".join((schema.get("description") or "The top level of a workflow config.").split()), "",
@@ -166,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     docs_dir = Path(argv[0]) if argv else Path("docs")
     for path in write(docs_dir):
         print(f"wrote {path}")
+    from ..config.editor import write_shipped_schema
+
+    print(f"wrote {write_shipped_schema(Path(str(resources.files('modelpress.schemas'))), builtin_registry())}")
     return 0
 
 
@@ -256,8 +258,9 @@ def component_section(reg) -> list[str]:
         meta.append("aliases " + ", ".join(f"`{a}`" for a in cls.aliases))
     if getattr(cls, "kind", "") == "pass":
         meta.append(f"version `{cls.version}`")
-        if cls.accepts:
-            meta.append("accepts " + ", ".join(f"`{a}`" for a in cls.accepts))
+        for word, types in (("accepts", cls.accepts), ("produces", cls.produces)):
+            if types:
+                meta.append(f"{word} " + ", ".join(f"`{t}`" for t in types))
     lines = [f"## {reg.name}", "", "*" + " · ".join(meta) + "*", ""]
     doc = schema.get("description") or inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0]
     if doc:

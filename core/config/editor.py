@@ -8,6 +8,8 @@ config. Pass fields also accept search values.
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 from ..components import KINDS
@@ -16,6 +18,10 @@ from .component_schemas import component_schema_of
 from .schema import workflow_skeleton
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+#: the ``$id`` of the workflow schema (``modelpress schema``, and the file the package ships)
+WORKFLOW_ID = "urn:modelpress:schema:workflow"
+#: the workflow schema of the built-in plugins, shipped in ``modelpress.schemas`` (docgen writes it)
+SHIPPED = "modelpress.schema.json"
 SEARCH_VALUE = {
     "description": "A search value: candidates, {\"search\": ...} or \"SEARCHABLE_VALUES\".",
     "anyOf": [
@@ -75,7 +81,14 @@ def workflow_schema(registry: Any) -> dict:
                           "then": {"$ref": f"#/$defs/search_strategy.{_escape(c)}"}}
                          for n, c in _all_names(registry, "search_strategy")]
     defs["search_value"] = SEARCH_VALUE
-    return schema
+    return {"$schema": schema.pop("$schema", DRAFT), "$id": WORKFLOW_ID, **schema}
+
+
+def write_shipped_schema(folder: Path, registry: Any) -> Path:
+    """Write ``folder/modelpress.schema.json``: the workflow schema of ``registry``'s components."""
+    path = Path(folder) / SHIPPED
+    path.write_text(json.dumps(workflow_schema(registry), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def _entry_schema(kind: str, reg: Any, registry: Any, base: str) -> dict:
