@@ -11,6 +11,7 @@ Everything else keeps working.
 from __future__ import annotations
 
 import os
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -89,3 +90,19 @@ def new_plugin_manager(autoload: bool | None = None) -> pluggy.PluginManager:
             pm.broken[ep.name] = f"{where}: {exc}"
     pm.check_pending()
     return pm
+
+
+@cache
+def _packages() -> dict:
+    return metadata.packages_distributions()
+
+
+def distribution_of(cls: type) -> tuple[str, str]:
+    """(distribution name, version) that ships ``cls``'s module, or ("", "") if none does."""
+    top = cls.__module__.split(".")[0]
+    for dist in _packages().get(top, []):
+        try:
+            return dist, metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "", ""

@@ -13,10 +13,9 @@ from typing import Any
 import pluggy
 
 from .components import KINDS, Component, ModelHandle
-from .engine.cache_keys import distribution_of
 from .errors import ConfigError, UserError, did_you_mean
 from .frozen import Config
-from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, new_plugin_manager  # noqa: F401 (re-exported)
+from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, distribution_of, new_plugin_manager  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,9 @@ class Registry:
         for plugin in [name for name, _ in pm.list_name_plugin()]:
             staged: list[Registration] = []
             try:
+                # Each implementation is called by hand, not through pm.hook: pluggy would call
+                # every plugin at once and stop at the first that raises, so one broken plugin
+                # would hide all components; this way it is named and the others still register.
                 for kind, hook_name in ((k.name, k.hook) for k in KINDS.values()):
                     for impl in getattr(pm.hook, hook_name).get_hookimpls():
                         if impl.plugin_name == plugin:
