@@ -18,6 +18,7 @@ from ..components import Accelerator, RunContext
 from ..errors import ConfigError, did_you_mean
 from ..frozen import Config
 from .check import Checker, component_schema_of
+from .depends import cycle_problems
 from .host import host_problems
 from .partial import own_checks_despite_errors
 from .schema import closed, error_lines, fill_defaults, shown, validator_for, workflow_skeleton
@@ -264,6 +265,7 @@ def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, acceler
                 checker.problems.extend(own_checks_despite_errors(entry, path, checker, registry, accelerator))
                 alternatives.append(dict(entry))
                 continue
+            checker.problems.extend(cycle_problems(specs, path))
             cls = registry.get("pass", checked["type"]).cls
             schema = component_schema_of(cls)
             for key, spec in specs.items():
