@@ -140,6 +140,24 @@ def test_bad_output_dir_is_reported_before_any_pass_runs(engine_registry, ws, ki
     assert not list((ws / "cache" / "passes").iterdir())
 
 
+def test_unchanged_entries_are_trusted_by_size_and_mtime_and_a_touched_file_is_hashed_again(
+        engine_registry, ws, monkeypatch):
+    """The manifest check is cheap: a warm run reads no file to hash it (the digests are memoised by
+    path, size, mtime and inode); a file whose mtime changed is hashed again, and kept if its content is
+    the same."""
+    modelpress.run(chain(ws))
+    hashed: list[str] = []
+    real_open = open
+    monkeypatch.setattr(cache_mod, "open", lambda path, *a, **k: hashed.append(Path(path).name) or
+                        real_open(path, *a, **k), raising=False)
+    assert hits(modelpress.run(chain(ws))) == [True, True, True]
+    assert hashed == []
+    model = merge_entry(ws) / "model" / "model.txt"
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
+    assert hits(modelpress.run(chain(ws))) == [True, True, True]
+    assert hashed == ["model.txt"]
+
+
 # -- real processes ----------------------------------------------------------
 
 SCRIPT = textwrap.dedent("""
