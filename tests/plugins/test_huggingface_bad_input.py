@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -195,7 +195,8 @@ def test_the_damaged_model_files_are_refused_by_the_libraries_too(ws, damage):
             json.loads(config.read_text())
         else:
             with safe_open(str(weights), "pt") as f:
-                [f.get_tensor(k) for k in f.keys()]
+                names = f.keys()
+                [f.get_tensor(name) for name in names]
 
 
 def csv_container(registry, path: Path, **pre):
