@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from modelpress.components import DataContainer
 from modelpress.errors import UserError
 
-from .data_checks import check_rows, config_problems
+from .data_checks import check_rows, config_problems, template_fields  # noqa: F401 (importable here too)
 
 BUILDERS = ("json", "csv", "parquet", "text", "arrow", "webdataset", "imagefolder", "audiofolder")
 WHERE = "data_configs"

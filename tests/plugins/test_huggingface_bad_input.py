@@ -80,6 +80,24 @@ def overwrite_start(ws, cfg):
     path.write_bytes(bytes(blob))
 
 
+def cut_bin(ws, cfg):
+    import torch
+
+    torch.save({"w": torch.zeros(64, 64)}, ws / "model" / "pytorch_model.bin")
+    truncate("pytorch_model.bin", 0.5)(ws, cfg)
+
+
+def missing_shard(ws, cfg):
+    index = {"metadata": {}, "weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}}
+    (ws / "model" / "model.safetensors.index.json").write_text(json.dumps(index))
+
+
+def damaged_adapter(ws, cfg):
+    (ws / "adapter").mkdir()
+    (ws / "adapter" / "adapter_config.json").write_text('{"r": 4, "base_model_name_or_path": ')
+    cfg["input_model"]["adapter_path"] = str(ws / "adapter")
+
+
 def not_gguf(ws, cfg):
     (ws / "smol.gguf").write_text("hello, I am a text file", encoding="utf-8")
     cfg["input_model"] = {"type": "HfModel", "gguf_file": str(ws / "smol.gguf")}
@@ -143,6 +161,13 @@ CASES = [
          r"input_model\.model_path: \S*model\.safetensors is not a complete safetensors file \(\d+ bytes, no header\)"),
     Case("safetensors-garbage", overwrite_start,
          r"input_model\.model_path: \S*model\.safetensors is not a complete safetensors file \(its header claims"),
+    Case("bin-cut", cut_bin,
+         r"input_model\.model_path: \S*pytorch_model\.bin is not a complete PyTorch checkpoint \(a cut-short zip"),
+    Case("index-missing-shard", missing_shard,
+         r"input_model\.model_path: \S*model\.safetensors\.index\.json names model-00002-of-00002\.safetensors, "
+         r"which is not in the folder"),
+    Case("adapter-config-cut", damaged_adapter,
+         r"input_model\.adapter_path: \S*adapter/adapter_config\.json is damaged or cut short"),
     Case("gguf-not-gguf", not_gguf,
          r"input_model\.gguf_file: \S*smol\.gguf is not a GGUF file \(it starts with b'hell', not b'GGUF'\)"),
     Case("lr-scheduler-unknown", scheduler,
@@ -222,3 +247,20 @@ def test_rows_loaded_by_datasets_are_checked_at_run_time(plugin_registry, tmp_pa
     message = str(info.value)
     assert message.startswith("data_configs.pre_process_data_config") and expected in message, message
     assert "\n" not in message
+
+
+def test_a_data_problem_found_at_run_time_stops_the_run_in_one_line(ws, capsys):
+    """CSV data is read by ``datasets`` inside the LoRA pass: a row without a value stops the run with
+    exit 2 and one line naming the row; no cache entry is kept and the output folder stays empty."""
+    (ws / "tone.csv").write_text("phrase,tone\nhello,joy\nbye,\nhi,fear\n", encoding="utf-8")
+    cfg = workflow(ws)
+    cfg["data_configs"][0]["load_dataset_config"] = {"data_name": "csv", "data_files": str(ws / "tone.csv")}
+    (ws / "cfg.json").write_text(json.dumps(cfg), encoding="utf-8")
+    assert main(["validate", str(ws / "cfg.json")]) == 0  # validate does not read CSV
+    assert main(["run", str(ws / "cfg.json")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: passes.lora: data_configs.pre_process_data_config.text_template: split 'train' "
+                      "row 2 has no value for 'tone' (null); fill it in or remove the row"], err
+    assert "Traceback" not in err
+    assert not list((ws / "cache" / "passes").iterdir()) and not list((ws / "out").iterdir())
