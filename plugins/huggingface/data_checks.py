@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from modelpress.errors import UserError, did_you_mean
 PRE = "pre_process_data_config"
 FILES = "load_dataset_config.data_files"
 JSON_SUFFIXES = (".json", ".jsonl")
+#: how much of a data file validate reads (a larger file's remaining rows are checked when loaded)
+CHECK_BYTES = 256 << 20
 
 
 def template_fields(template: str) -> list[str]:
@@ -139,47 +141,63 @@ def json_files(load_cfg: Mapping[str, Any]) -> list[Path]:
 
 
 def read_json_rows(path: Path) -> tuple[list[tuple[str, Any]], str | None]:
-    """``(rows as (label, row) pairs, problem)`` of a JSON or JSON Lines file."""
+    """``(rows as (label, row) pairs, problem)`` of a JSON or JSON Lines file.
+
+    A JSON Lines file is read line by line up to :data:`CHECK_BYTES`; a larger
+    one has its first rows checked here and the rest when the data is loaded.
+    """
     where = f"{FILES}: {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8-sig") as f:
+            first = next((line for line in f if line.strip()), "")
+            if not first:
+                return [], f"{where} is empty; give one JSON object per line (JSON Lines) or a JSON list of objects"
+            f.seek(0)
+            if first.lstrip()[0] == "[" or (first.lstrip()[0] == "{" and not _parses(first)):
+                if path.stat().st_size > CHECK_BYTES:
+                    return [], None  # one large document: checked when the data is loaded
+                return _document_rows(f.read(), where)
+            return _lines_rows(f, where)
     except UnicodeDecodeError as exc:
         return [], f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start}); give a JSON Lines file"
-    if not text.strip():
-        return [], f"{where} is empty; give one JSON object per line (JSON Lines) or a JSON list of objects"
-    if text.lstrip()[0] == "[" or (text.lstrip()[0] == "{" and _is_one_document(text)):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return [], f"{where} is not valid JSON (line {exc.lineno}: {exc.msg}); fix the file"
-        if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()):
-            size = max(len(v) for v in doc.values())
-            doc = [{k: v[i] if i < len(v) else None for k, v in doc.items()} for i in range(size)]
-        if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
-            return [], f"{where} is JSON but not a list of objects (rows); give a list of objects or JSON Lines"
-        return [(f"row {i}", r) for i, r in enumerate(doc, 1)], None
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _document_rows(text: str, where: str) -> tuple[list[tuple[str, Any]], str | None]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], f"{where} is not valid JSON (line {exc.lineno}: {exc.msg}); fix the file"
+    if isinstance(doc, dict):  # one row, as datasets reads it
+        doc = [doc]
+    if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
+        return [], f"{where} is JSON but not a list of objects (rows); give a list of objects or JSON Lines"
+    return [(f"row {i}", r) for i, r in enumerate(doc, 1)], None
+
+
+def _lines_rows(lines: Iterable[str], where: str) -> tuple[list[tuple[str, Any]], str | None]:
+    rows, read = [], 0
+    for number, line in enumerate(lines, 1):
+        read += len(line)
+        if read > CHECK_BYTES:
+            break
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.rstrip("\n"))
         except json.JSONDecodeError as exc:
             return [], f"{where} is not JSON Lines (line {number}: {exc.msg}); give one JSON object per line"
         if not isinstance(row, dict):
             return [], f"{where} is not JSON Lines (line {number} is not an object); give one JSON object per line"
         rows.append((f"line {number}", row))
     return rows, None
-
-
-def _is_one_document(text: str) -> bool:
-    """Whether text starting with '{' is one (pretty-printed) JSON object rather than JSON Lines."""
-    first = text.lstrip().splitlines()[0]
-    try:
-        json.loads(first)
-    except json.JSONDecodeError:
-        return True
-    return False
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:

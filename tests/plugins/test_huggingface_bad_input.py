@@ -205,6 +205,31 @@ def test_the_good_workflow_validates(ws, capsys):
     assert main(["validate", str(ws / "cfg.json")]) == 0, capsys.readouterr().err
 
 
+GOOD_ROWS = [{"phrase": "a\u2028b", "tone": "joy"}, {"phrase": "x" * 70_000, "tone": "fear"}]
+GOOD_FORMS = {
+    "bom.jsonl": "\ufeff" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in GOOD_ROWS),
+    "separator-and-long-line.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in GOOD_ROWS),
+    "crlf.jsonl": "".join(json.dumps(r) + "\r\n" for r in GOOD_ROWS),
+    "blank-lines.jsonl": "\n" + "\n\n".join(json.dumps(r) for r in GOOD_ROWS),
+    "pretty-list.json": json.dumps(GOOD_ROWS, indent=2),
+    "one-object.json": json.dumps({"phrase": "p", "tone": "joy"}, indent=2),
+}
+
+
+@pytest.mark.parametrize("name", list(GOOD_FORMS))
+def test_json_forms_that_datasets_reads_pass_with_the_same_rows(tmp_path, name):
+    """No false alarm: every JSON form ``datasets`` loads passes the check, with as many rows."""
+    import datasets
+
+    from modelpress.plugins.huggingface.data_checks import read_json_rows
+
+    path = tmp_path / name
+    path.write_text(GOOD_FORMS[name], encoding="utf-8")
+    rows, problem = read_json_rows(path)
+    loaded = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    assert problem is None and len(rows) == len(loaded) and [r for _, r in rows] == loaded.to_list()
+
+
 @pytest.mark.parametrize("damage", ["safetensors-cut", "safetensors-garbage", "config-json-cut"])
 def test_the_damaged_model_files_are_refused_by_the_libraries_too(ws, damage):
     """What the checks call damaged, the loaders cannot read either (and the intact files they can)."""
