@@ -53,7 +53,7 @@ demo: $(STAMP)
 	$(PY) examples/tone-classifier/demo.py
 
 docs: $(STAMP)
-	$(PY) -m modelpress.docgen
+	$(PY) -m modelpress.cli.docgen
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)

@@ -302,7 +302,7 @@ class System(Component):
     """Where passes and evaluations run: ``run_job(job, output_dir) -> result``.
 
     Every system shares one wire format: a job dict (see
-    :mod:`modelpress.runner`) in, a result dict out.
+    :mod:`modelpress.engine.runner`) in, a result dict out.
     """
 
     kind = "system"

@@ -11,8 +11,8 @@ from typing import Any, Mapping
 
 import pluggy
 
-from .cache_keys import distribution_of
 from .components import BASES, Component, ModelHandle
+from .engine.cache_keys import distribution_of
 from .errors import ConfigError, UserError, did_you_mean
 from .frozen import Config
 from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, new_plugin_manager  # noqa: F401 (re-exported)

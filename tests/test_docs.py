@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelpress import docgen, hookspecs
+from modelpress import hookspecs
+from modelpress.cli import docgen
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -75,7 +76,7 @@ def test_every_hook_spec_is_documented_with_its_exact_signature():
         assert f"```python\n{signature}\n```" in text, f"docs/hooks.md lacks the signature {signature}"
         assert docgen.hook_doc(fn) in text, f"docs/hooks.md lacks the docstring of {name}"
         for arg in inspect.signature(fn).parameters:
-            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.docgen.HOOK_ARGS"
+            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.cli.docgen.HOOK_ARGS"
     documented = re.findall(r"^## (\w+)$", text, flags=re.M)
     assert sorted(documented) == sorted(HOOKS), "docs/hooks.md documents hooks that do not exist"
 
@@ -103,7 +104,7 @@ def test_generated_reference_is_fresh(tmp_path):
     committed = {p.relative_to(DOCS).as_posix(): p.read_text(encoding="utf-8")
                  for p in [*(DOCS / "reference").glob("*.md"), DOCS / "hooks.md"] if p.exists()}
     stale = sorted(k for k in generated.keys() | committed.keys() if generated.get(k) != committed.get(k))
-    assert not stale, f"regenerate the docs (python -m modelpress.docgen): stale {stale}"
+    assert not stale, f"regenerate the docs (python -m modelpress.cli.docgen): stale {stale}"
 
 
 def test_generation_is_deterministic():

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, did_you_mean
 from ..registry import HOOK_OF_KIND, KIND_WORDS
-from .check import component_schema_of
+from .component_schemas import component_schema_of
 from .schema import workflow_skeleton
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

@@ -16,6 +16,7 @@ from typing import Any
 from ..components import Accelerator
 from ..errors import ConfigError
 from ..frozen import Config
+from .component_schemas import component_schema_of
 from .schema import fill_defaults, validator_for
 from .search_values import is_search_value
 
@@ -23,8 +24,6 @@ from .search_values import is_search_value
 def own_checks_despite_errors(entry: Any, path: str, checker: Any, registry: Any,
                               accelerator: Accelerator) -> list[str]:
     """``check_config`` lines (prefixed by ``path``) for the valid part of ``entry``."""
-    from .check import component_schema_of
-
     if not isinstance(entry, dict):
         return []
     try:

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 from ..components import Accelerator, RunContext
 from ..errors import ConfigError, did_you_mean
 from ..frozen import Config
-from .check import Checker, component_schema_of
+from .checker import Checker
+from .component_schemas import component_schema_of
 from .depends import cycle_problems
 from .host import host_problems
 from .partial import own_checks_despite_errors
@@ -157,7 +158,7 @@ def cls_marks_path(cls: type, name: str) -> bool:
 
 
 def _evaluators(cfg: dict, checker: Checker, registry: Any, ok) -> dict[str, dict]:
-    from ..goals import goal_config_problems
+    from ..evaluate.goals import goal_config_problems
 
     out = {}
     for name, evaluator in (cfg.get("evaluators") or {}).items():

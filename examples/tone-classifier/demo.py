@@ -74,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     start = time.perf_counter()
 
-    from modelpress import report
-    from modelpress.engine import Engine
+    from modelpress.api import run_engine
+    from modelpress.engine.chain import Engine
+    from modelpress.evaluate import report
 
     workflow = load_workflow(args.cache_dir, args.output_dir)
     engine = Engine(workflow)
-    result = engine.run()
+    result = run_engine(engine)
     out = Path(result.output_dir)
 
     # The merged PyTorch model is an intermediate: evaluate it too (cached like any evaluation).

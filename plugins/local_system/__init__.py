@@ -5,7 +5,7 @@ from pathlib import Path
 
 from modelpress import hookimpl
 from modelpress.components import System
-from modelpress.runner import run_job
+from modelpress.engine.runner import run_job
 
 
 class LocalSystem(System):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelpress.search_space import candidates
+from modelpress.search.space import candidates
 
 from .encoding import encode_choices
 from .strategies import OptunaStrategy

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from modelpress.components import SearchStrategy, SubMetric
 from modelpress.errors import ConfigError
-from modelpress.search_space import SearchSpace, decode_point
+from modelpress.search.space import SearchSpace, decode_point
 
 from .encoding import encode_choices, sampler_params
 from .storage import create_study, load_study, open_storage

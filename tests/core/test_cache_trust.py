@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import modelpress
-from modelpress import cache as cache_mod
+from modelpress.engine import cache as cache_mod
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_" + "Q" * 30
@@ -127,7 +127,7 @@ def test_read_only_cache_serves_hits(engine_registry, ws, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["file", "unwritable"])
 def test_bad_output_dir_is_reported_before_any_pass_runs(engine_registry, ws, kind, monkeypatch):
-    from modelpress import outputs
+    from modelpress.engine import outputs
     from modelpress.errors import UserError
 
     cfg = chain(ws)

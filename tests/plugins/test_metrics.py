@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from modelpress import hookimpl
-from modelpress.components import DataContainer, InferenceSession, ModelHandle
-from modelpress.components import RunContext
+from modelpress.components import DataContainer, InferenceSession, ModelHandle, RunContext
 from modelpress.errors import UserError
-from modelpress.evaluation import evaluate_model, evaluate_with_details
+from modelpress.evaluate.evaluator import evaluate_model, evaluate_with_details
 from modelpress.frozen import thaw
 from modelpress.plugins.metrics import timing
 

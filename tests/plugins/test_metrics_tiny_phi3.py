@@ -16,7 +16,7 @@ import pytest
 
 from modelpress import hookimpl
 from modelpress.components import DataContainer, RunContext
-from modelpress.evaluation import evaluate_model, evaluate_with_details
+from modelpress.evaluate.evaluator import evaluate_model, evaluate_with_details
 from modelpress.frozen import thaw
 
 torch = pytest.importorskip("torch")

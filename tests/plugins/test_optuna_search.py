@@ -8,8 +8,7 @@ import pytest
 
 from modelpress.components import SearchStrategy
 from modelpress.errors import ConfigError, UserError
-from modelpress.search import prepare_study, run_search
-
+from modelpress.search.driver import prepare_study, run_search
 from tests.plugins import test_optuna_search_support as toy
 from tests.plugins.test_optuna_search_support import FakeEngine, FakeWorkflow
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config.search_values import SearchParam, candidates, case_for, case_key, parse_spec
-from .errors import ConfigError
+from ..config.search_values import SearchParam, candidates, case_for, case_key, parse_spec
+from ..errors import ConfigError
 
 __all__ = ["Param", "SearchParam", "SearchSpace", "candidates", "decode_point", "space_from_workflow"]
 

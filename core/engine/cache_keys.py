@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .redact import MASK, redact
+from ..redact import MASK, redact
 
 LOCAL = "<local>"
 

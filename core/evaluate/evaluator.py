@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .components import InferenceSession, ModelHandle, RunContext
-from .errors import ConfigError, UserError
-from .frozen import thaw
+from ..components import InferenceSession, ModelHandle, RunContext
+from ..errors import ConfigError, UserError
+from ..frozen import thaw
 from .goals import SubTypeSpec, joint_key, sub_type_specs
 
 log = logging.getLogger("modelpress")

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..components import Accelerator, ModelHandle, RunContext
+from ..errors import ConfigError, PassFailed, UserError
+from ..frozen import Config
 from .cache import Cache, library_version, stable_hash
 from .cache_keys import content_identity, rebase_on_input, restore_secrets
-from .components import Accelerator, ModelHandle, RunContext
-from .errors import ConfigError, PassFailed, UserError
-from .frozen import Config
 from .resources import has_resource, materialize
 from .runner import relocate
 
@@ -51,23 +51,11 @@ class PointResult:
     entry_dir: Path | None = None
 
 
-@dataclass
-class RunResult:
-    """What ``modelpress.run`` returns."""
-
-    output_dir: Path
-    output_model: ModelHandle
-    footprints: list[dict]
-    metrics: dict | None
-    input_metrics: dict | None
-    search: Any = None
-
-
 class Engine:
     """Runs a validated :class:`modelpress.config.Workflow`."""
 
     def __init__(self, workflow: Any, registry: Any = None):
-        from .registry import get_registry
+        from ..registry import get_registry
 
         self.workflow = workflow
         self.registry = registry or get_registry()
@@ -285,30 +273,6 @@ class Engine:
         if problems:
             raise ConfigError(problems)
 
-    def run(self) -> RunResult:
-        """Run the workflow and write the output folder."""
-        from .outputs import write_outputs
-
-        from .outputs import check_output_dir
-
-        wf = self.workflow
-        check_output_dir(Path(wf.output_dir))  # before any pass runs, not after all of them
-        self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        input_metrics = None
-        if wf.evaluate_input_model and wf.evaluator:
-            input_metrics = self.evaluate(self.input_model(), self.input_model_id())
-        if wf.search_strategy:
-            from .search import run_search
-
-            search = run_search(self)
-            if not search.best:
-                raise UserError("search_strategy: no trial succeeded; see footprints.json for each error")
-            best, footprints = search.best[0], [n for t in search.trial_footprints for n in t]
-        else:
-            search, best = None, self.run_point(None)
-            footprints = best.footprints
-        return write_outputs(self, best, footprints, input_metrics, search)
-
 
 def _log_tail(error: dict) -> str:
     """What a remote system logged before failing, else the local traceback."""
@@ -326,21 +290,3 @@ def _data_config_refs(config: dict, schema: dict) -> set[str]:
         elif isinstance(value, dict) and sub.get("type") == "object":
             found |= _data_config_refs(value, sub)
     return found
-
-
-def run_workflow(config: Any, **overrides: Any) -> RunResult:
-    """Load, validate and run a workflow (path, dict or Workflow)."""
-    from . import config as config_mod
-
-    workflow = config if hasattr(config, "resolve") else config_mod.load(config)
-    for key, value in overrides.items():
-        if not hasattr(workflow, key):
-            raise ConfigError(f"{key}: unknown run option")
-        setattr(workflow, key, Path(value).resolve() if key.endswith("_dir") and value is not None else value)
-    logging.getLogger("modelpress").setLevel(LOG_LEVELS.get(workflow.log_severity_level, logging.INFO))
-    if workflow.clean_cache:
-        import shutil
-        shutil.rmtree(workflow.cache_dir, ignore_errors=True)
-    from .lifecycle import run_with_hooks
-
-    return run_with_hooks(Engine(workflow))

@@ -1,15 +1,16 @@
 """The run lifecycle hooks: ``before_run``, ``after_run``, ``on_run_error``.
 
 Kept apart from the engine so that the engine stays about running passes;
-:func:`modelpress.engine.run_workflow` runs every workflow through here.
+:func:`modelpress.api.run_workflow` runs every workflow through here.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
-def run_with_hooks(engine: Any) -> Any:
-    """``engine.run()`` between the run hooks; returns its :class:`RunResult`.
+def run_with_hooks(engine: Any, run: Callable[[Any], Any]) -> Any:
+    """``run(engine)`` between the run hooks; returns its :class:`RunResult`.
 
     ``on_run_error`` sees every exception, Ctrl-C included (``BaseException``),
     and the exception is raised again: a tracking plugin records a failed run
@@ -19,7 +20,7 @@ def run_with_hooks(engine: Any) -> Any:
     workflow, context = engine.workflow, engine.context
     hook.before_run(workflow=workflow, context=context)
     try:
-        result = engine.run()
+        result = run(engine)
     except BaseException as exc:
         hook.on_run_error(workflow=workflow, error=exc, context=context)
         raise

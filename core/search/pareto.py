@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .components import SubMetric
+from ..components import SubMetric
 
 PARETO_FILE = "pareto.json"
 

@@ -6,14 +6,13 @@ import logging
 import sys
 from pathlib import Path
 
-from .cli import config_path, print_json
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger("modelpress")
 
 
 def cmd_validate(args) -> int:
-    from .config import load
+    from ..config import load
 
     workflow = load(config_path(args))
     for note in workflow.notes:
@@ -24,9 +23,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from .config import check, load_raw
-    from .errors import ConfigError
-    from .registry import get_registry
+    from ..config import check, load_raw
+    from ..errors import ConfigError
+    from ..registry import get_registry
 
     path = config_path(args)
     canonical, _, notes, problems = check(load_raw(path), get_registry(), path.parent.resolve(), path)
@@ -44,7 +43,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    from .registry import KIND_WORDS, get_registry
+    from ..registry import KIND_WORDS, get_registry
 
     rows, registry = [], get_registry()
     for reg in registry.all():
@@ -68,8 +67,8 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .config import component_schema, workflow_schema
-    from .registry import HOOK_OF_KIND, get_registry
+    from ..config import component_schema, workflow_schema
+    from ..registry import HOOK_OF_KIND, get_registry
 
     registry = get_registry()
     if not args.component:
@@ -84,7 +83,8 @@ def cmd_schema(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .engine import Engine, run_workflow
+    from ..api import run_workflow
+    from ..engine.chain import Engine
 
     workflow = _load_with_overrides(config_path(args), args.overrides)
     if args.severity is not None:  # -v/-q win over the config's log_severity_level
@@ -102,7 +102,7 @@ def cmd_run(args) -> int:
         points = [None] if not workflow.search_strategy else []
         if not points:
             print(f"search over {len(workflow.search_params())} parameter(s); first point shown")
-            from .search_space import space_from_workflow
+            from ..search.space import space_from_workflow
 
             points = [space_from_workflow(workflow).default_point()]
         for step in engine.plan(points[0]):
@@ -119,9 +119,8 @@ def cmd_run(args) -> int:
 
 def _load_with_overrides(path: Path, items: list[str]):
     """Load a config with ``--set`` overrides applied to the file's raw dict."""
-    from . import overrides
-    from .config import load, load_raw, migrate, validate
-    from .registry import get_registry
+    from ..config import load, load_raw, migrate, overrides, validate
+    from ..registry import get_registry
 
     if not items:
         return load(path)
@@ -137,8 +136,8 @@ def _load_with_overrides(path: Path, items: list[str]):
 
 
 def cmd_generate(args) -> int:
-    from .components import Accelerator
-    from .registry import get_registry
+    from ..components import Accelerator
+    from ..registry import get_registry
 
     registry = get_registry()
     folder = Path(args.model)
@@ -173,12 +172,25 @@ def cmd_generate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import main
+    from ..evaluate.report import main
 
     return main(args.output_dir)
 
 
 def cmd_search_worker(args) -> int:
-    from .search import search_worker_main
+    from ..api import search_worker_main
 
     return search_worker_main(str(config_path(args)), max_trials=args.max_trials)
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def config_path(args) -> Path:
+    """The config named by a positional argument or ``--config``."""
+    path = getattr(args, "config_flag", None) or getattr(args, "config_path", None)
+    if not path:
+        raise UserError("run: no config given; use 'modelpress run CONFIG' or 'modelpress run --config CONFIG'")
+    return Path(path)

@@ -8,7 +8,7 @@
     output_dir/metrics.json              the final model's metrics
     output_dir/input_model_metrics.json  the input model's metrics
     output_dir/run.json                  config, versions, times
-    output_dir/report.html               written by modelpress.report
+    output_dir/report.html               written by modelpress.evaluate.report
 
 Files are copies of the cache entry, never links: editing an output cannot
 change the cache. Runs writing the same output folder take turns (a lock
@@ -24,19 +24,33 @@ import platform
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from ..components import ModelHandle
+from ..errors import UserError
+from ..redact import redact
 from .cache import library_version, stable_hash
-from .errors import UserError
-from .redact import redact
 from .runner import relocate
 
 log = logging.getLogger("modelpress")
 VERSIONED = ("modelpress", "torch", "transformers", "peft", "bitsandbytes", "onnxruntime-genai",
              "onnxruntime", "optuna")
+
+
+@dataclass
+class RunResult:
+    """What ``modelpress.run`` returns."""
+
+    output_dir: Path
+    output_model: ModelHandle
+    footprints: list[dict]
+    metrics: dict | None
+    input_metrics: dict | None
+    search: Any = None
 
 
 def check_output_dir(out: Path) -> None:
@@ -94,7 +108,7 @@ def publish_model(engine: Any, result: Any, folder: Path) -> dict:
 
 
 def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics: dict | None,
-                  search: Any) -> Any:
+                  search: Any) -> RunResult:
     """Write the output folder and return the :class:`RunResult`."""
     out = Path(engine.workflow.output_dir)
     check_output_dir(out)
@@ -103,9 +117,7 @@ def write_outputs(engine: Any, best: Any, footprints: list[dict], input_metrics:
 
 
 def _write_outputs(engine: Any, out: Path, best: Any, footprints: list[dict], input_metrics: dict | None,
-                   search: Any) -> Any:
-    from .engine import RunResult
-
+                   search: Any) -> RunResult:
     wf = engine.workflow
     handle = publish_model(engine, best, out / "model")
     for rank, other in enumerate(search.best[1:] if search else [], start=2):
@@ -130,7 +142,7 @@ def _write_outputs(engine: Any, out: Path, best: Any, footprints: list[dict], in
         "versions": {name: library_version(name) for name in VERSIONED},
         "python": platform.python_version(),
     })
-    from .report import write_report
+    from ..evaluate.report import write_report
 
     write_report(out)
     log.info("output written to %s", out)

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -39,8 +39,8 @@ from typing import Any, Iterable, Iterator
 
 from filelock import FileLock
 
-from .errors import UserError
-from .redact import redact
+from ..errors import UserError
+from ..redact import redact
 
 log = logging.getLogger("modelpress")
 MANIFEST = "manifest.json"

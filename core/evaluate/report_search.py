@@ -1,6 +1,6 @@
 """The search part of the HTML report: the Pareto chart and the trial table.
 
-Reads ``pareto.json`` (see :func:`modelpress.pareto.pareto_document`): its
+Reads ``pareto.json`` (see :func:`modelpress.search.pareto.pareto_document`): its
 ``trials`` list every trial with its state and whether it is on the front;
 a file written before that list existed has only the front (``points``).
 """
@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .report_charts import scatter_chart
+from .charts import scatter_chart
 
 
 def trials(pareto: Mapping[str, Any]) -> list[dict]:

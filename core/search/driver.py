@@ -13,7 +13,7 @@ fixed to their best point and later ones to their first candidate.
 
 Distributed: strategies with a ``prepare`` classmethod keep their state in a
 shared store (the Optuna plugin). ``modelpress run`` prepares the study once;
-``modelpress search-worker CONFIG`` (:func:`search_worker_main`) only joins
+``modelpress search-worker CONFIG`` (:func:`modelpress.api.search_worker_main`) only joins
 it. Every worker reads all trials back from the store, so each ends with the
 same ranking, ``pareto.json`` and output folder.
 """
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import stable_hash
-from .components import SubMetric
-from .errors import UserError
-from .frozen import Config
+from ..components import SubMetric
+from ..engine.cache import stable_hash
+from ..errors import UserError
+from ..frozen import Config
 from .pareto import pareto_front, rank, write_pareto
-from .search_space import SearchSpace, space_from_workflow
+from .space import SearchSpace, space_from_workflow
 
 log = logging.getLogger("modelpress")
 DEFAULT_SAMPLER = "tpe"
@@ -59,7 +59,7 @@ class SearchResult:
 
 def search_objectives(workflow: Any, registry: Any) -> tuple[list[SubMetric], list[dict], dict]:
     """``(objectives, metric configs, default directions)`` of the workflow's evaluator."""
-    from .goals import objectives
+    from ..evaluate.goals import objectives
 
     if not workflow.evaluator:
         return [], [], {}
@@ -157,7 +157,7 @@ class _Search:
         self.complete = True
 
     def _input_metrics(self) -> dict | None:
-        from .goals import needs_input_metrics
+        from ..evaluate.goals import needs_input_metrics
 
         if not self.metric_configs or not needs_input_metrics(self.metric_configs):
             return None
@@ -180,7 +180,7 @@ class _Search:
 
     def run_trial(self, point: dict, number: int) -> dict:
         """Run one point; returns its trial record (and keeps the local result)."""
-        from .goals import check_goals, goals_met
+        from ..evaluate.goals import check_goals, goals_met
 
         record = {"number": number, "params": point, "metrics": None, "error": None,
                   "state": "PRUNED", "footprints": [], "goals_met": None, "worker": WORKER_ID}
@@ -330,40 +330,3 @@ def run_search(engine: Any, *, worker: bool = False, max_trials: int | None = No
     for trials other workers are still running before ranking.
     """
     return _Search(engine, worker, max_trials, wait_s).run()
-
-
-def search_worker_main(config_path: str, max_trials: int | None = None, wait_s: float = WAIT_FOR_OTHERS_S) -> int:
-    """``modelpress search-worker CONFIG``: run trials of the config's shared study.
-
-    The study must exist (``modelpress run CONFIG`` creates it; a worker
-    started first waits up to a minute for it). When the study is finished,
-    the worker writes the output folder like ``modelpress run`` does.
-    """
-    from filelock import FileLock
-
-    from . import config as config_mod
-    from .engine import Engine
-    from .outputs import write_outputs
-
-    workflow = config_mod.load(config_path)
-    if not workflow.search_strategy:
-        raise UserError(f"{config_path}: search_strategy is off; a search worker needs a search "
-                        f"(set search_strategy with a storage)")
-    if not workflow.search_strategy.get("storage"):
-        raise UserError("search_strategy.storage: a search worker needs a storage shared with the "
-                        "other workers; set an Optuna URL (postgresql://..., sqlite:///...) or a journal file")
-    engine = Engine(workflow)
-    result = run_search(engine, worker=True, max_trials=max_trials, wait_s=wait_s)
-    done = sum(1 for t in result.trials if t["state"] in ("COMPLETE", "PRUNED", "FAIL"))
-    print(f"search-worker: study has {done} finished trial(s); best: "
-          f"{result.best[0].point if result.best else 'none yet'}")
-    if result.complete and result.best:
-        out = Path(workflow.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        input_metrics = None
-        if workflow.evaluate_input_model and workflow.evaluator:
-            input_metrics = engine.evaluate(engine.input_model(), engine.input_model_id())
-        footprints = [n for nodes in result.trial_footprints for n in nodes]
-        with FileLock(str(out / ".search-output.lock")):
-            write_outputs(engine, result.best[0], footprints, input_metrics, result)
-    return 0

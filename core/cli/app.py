@@ -6,14 +6,13 @@ needs. Errors a user can fix print one line each and exit with code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
-from pathlib import Path
 
-from . import __version__, console
-from .errors import PassFailed, UserError
+from .. import __version__
+from ..errors import PassFailed, UserError
+from . import console
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +100,7 @@ def _plugin_commands(sub) -> None:
     Each implementation is called by hand (not through ``pm.hook``) so that a
     plugin whose command clashes or breaks is named in the error.
     """
-    from .registry import get_registry
+    from ..registry import get_registry
 
     for impl in get_registry().pm.hook.register_commands.get_hookimpls():
         try:
@@ -172,16 +171,3 @@ def _user_error(exc: UserError) -> int:
     for line in exc.problems:
         print(f"error: {line}", file=sys.stderr)
     return exc.exit_code
-
-
-def print_json(data) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
-def config_path(args) -> Path:
-    """The config named by a positional argument or ``--config``."""
-    path = getattr(args, "config_flag", None) or getattr(args, "config_path", None)
-    if not path:
-        raise UserError("run: no config given; use 'modelpress run CONFIG' or 'modelpress run --config CONFIG'")
-    return Path(path)

@@ -15,24 +15,26 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, did_you_mean
 from ..registry import KIND_WORDS
+from .component_schemas import component_schema_of
 from .dotted import put_specs
-from .schema import (closed, deref, error_lines, fill_defaults, join_path, prop_schema,
-                     property_names, shown, validator_for)
 from .partial import valid_part
+from .schema import (
+    closed,
+    deref,
+    error_lines,
+    fill_defaults,
+    join_path,
+    prop_schema,
+    property_names,
+    shown,
+    validator_for,
+)
 from .search_values import extract, is_search_value
 
 GLOB_CHARS = "*?["
 #: endings of files a config names; a path with one is a local file, never a hub name
 LOCAL_SUFFIXES = {".json", ".jsonl", ".csv", ".tsv", ".parquet", ".txt", ".arrow", ".gguf", ".safetensors",
                   ".bin", ".pt", ".onnx", ".yaml", ".yml", ".zip", ".gz"}
-_closed: dict[type, dict] = {}
-
-
-def component_schema_of(cls: type) -> dict:
-    """The component's schema with unknown top-level keys forbidden (cached)."""
-    if cls not in _closed:
-        _closed[cls] = closed(cls.get_schema())
-    return _closed[cls]
 
 
 @dataclass

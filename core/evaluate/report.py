@@ -5,7 +5,7 @@ Reads what the engine wrote into the output folder (``footprints.json``,
 ``pareto.json`` and ``*metric_details.json``) and each pass's
 ``training_log.json`` found through the footprints. The HTML needs nothing
 outside itself: tables, and charts drawn as inline SVG
-(:mod:`modelpress.report_charts`).
+(:mod:`modelpress.evaluate.charts`).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .report_charts import line_chart
+from ..errors import UserError
+from .charts import line_chart
 from .report_search import pareto_svg, trial_rows
 from .report_training import loss_series, training_logs  # noqa: F401 (loss_series: part of this API)
 

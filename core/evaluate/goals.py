@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from .components import SubMetric
-from .errors import ConfigError, UserError
+from ..components import SubMetric
+from ..errors import ConfigError, UserError
 
 DELIMITER = "-"
 GOAL_TYPES = ("threshold", "min-improvement", "percent-min-improvement",

@@ -1,4 +1,4 @@
-"""One runner for every system: ``python -m modelpress.runner JOB OUTPUT_DIR``.
+"""One runner for every system: ``python -m modelpress.engine.runner JOB OUTPUT_DIR``.
 
 A job is a JSON document::
 
@@ -28,9 +28,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .components import Accelerator, RunContext
-from .errors import UserError
-from .redact import redact
+from ..components import Accelerator, RunContext
+from ..errors import UserError
+from ..redact import redact
 
 log = logging.getLogger("modelpress")
 RESULT_FILE = "result.json"
@@ -48,7 +48,7 @@ def make_context(job: dict, registry: Any, work_dir: Path | None = None) -> RunC
 
 def execute(job: dict, output_dir: Path, registry: Any = None) -> dict:
     """Run a job and return its result dict; exceptions propagate."""
-    from .registry import get_registry
+    from ..registry import get_registry
 
     registry = registry or get_registry()
     output_dir = Path(output_dir).resolve()
@@ -62,7 +62,7 @@ def execute(job: dict, output_dir: Path, registry: Any = None) -> dict:
         return {"output_dir": str(output_dir), "model": result.to_json(),
                 "duration_s": time.perf_counter() - start}
     if job["kind"] == "evaluation":
-        from .evaluation import evaluate_model
+        from ..evaluate.evaluator import evaluate_model
         return {"metrics": evaluate_model(model, job["metrics"], context)}
     raise UserError(f"job.kind: unknown job kind {job['kind']!r}; expected 'pass' or 'evaluation'")
 
@@ -88,7 +88,7 @@ def relocate(handle: dict, old_root: str | Path, new_root: str | Path, registry:
     Used when a job's output folder arrives somewhere else (another machine,
     a download, a cache entry renamed into place).
     """
-    from .registry import get_registry
+    from ..registry import get_registry
 
     registry = registry or get_registry()
     cls = registry.get("model_type", handle.get("type"), "model.type").cls
@@ -105,10 +105,10 @@ def relocate(handle: dict, old_root: str | Path, new_root: str | Path, registry:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m modelpress.runner JOB OUTPUT_DIR``."""
+    """Entry point: ``python -m modelpress.engine.runner JOB OUTPUT_DIR``."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: python -m modelpress.runner JOB.json OUTPUT_DIR", file=sys.stderr)
+        print("usage: python -m modelpress.engine.runner JOB.json OUTPUT_DIR", file=sys.stderr)
         return 2
     job = json.loads(sys.stdin.read() if argv[0] == "-" else Path(argv[0]).read_text(encoding="utf-8"))
     logging.basicConfig(level=job.get("log_level", logging.INFO),
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 def exit_code(result: dict) -> int:
     """Print a job's error, if any, and return the runner's exit status."""
     if "error" in result:
-        print(f"modelpress.runner: {result['error']['type']}: {result['error']['message']}", file=sys.stderr)
+        print(f"modelpress.engine.runner: {result['error']['type']}: {result['error']['message']}", file=sys.stderr)
         return 2 if result["error"].get("user_error") else 1
     return 0
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def parse_value(text: str) -> Any:
