@@ -205,6 +205,23 @@ def test_the_good_workflow_validates(ws, capsys):
     assert main(["validate", str(ws / "cfg.json")]) == 0, capsys.readouterr().err
 
 
+def test_a_sharded_checkpoint_and_its_index_pass(ws, tiny_phi3, capsys):
+    """save_pretrained's shards and their index raise nothing; a shard gone is named."""
+    from transformers import AutoModelForCausalLM
+
+    shutil.rmtree(ws / "model")
+    AutoModelForCausalLM.from_pretrained(tiny_phi3).save_pretrained(ws / "model", max_shard_size="300KB")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_phi3 / name, ws / "model" / name)
+    shards = sorted(p.name for p in (ws / "model").glob("*.safetensors"))
+    assert len(shards) > 1 and (ws / "model" / "model.safetensors.index.json").is_file()
+    (ws / "cfg.json").write_text(json.dumps(workflow(ws)), encoding="utf-8")
+    assert main(["validate", str(ws / "cfg.json")]) == 0, capsys.readouterr().err
+    (ws / "model" / shards[-1]).unlink()
+    assert main(["validate", str(ws / "cfg.json")]) == 2
+    assert f"names {shards[-1]}, which is not in the folder" in capsys.readouterr().err
+
+
 GOOD_ROWS = [{"phrase": "a\u2028b", "tone": "joy"}, {"phrase": "x" * 70_000, "tone": "fear"}]
 GOOD_FORMS = {
     "bom.jsonl": "\ufeff" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in GOOD_ROWS),
