@@ -199,7 +199,7 @@ def part_lora(seeds: int) -> None:
 def part_workers(trials: int, sleep: float, storages: list[str]) -> None:
     from modelpress import config as config_mod
     from modelpress.plugins.optuna_search.storage import open_storage
-    from modelpress.search.driver import prepare_study, strategy_config
+    from modelpress.search.study import prepare_study, strategy_config
 
     use_bench_plugin()
     from modelpress.registry import get_registry

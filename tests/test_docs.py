@@ -29,6 +29,7 @@ import yaml
 
 from modelpress import hookspecs
 from modelpress.cli import docgen
+from modelpress.components import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -113,7 +114,8 @@ def test_generation_is_deterministic():
 
 def test_reference_covers_every_builtin_component_and_option():
     registry = docgen.builtin_registry()
-    for kind, (page, _, _) in docgen.PAGES.items():
+    for kind, info in KINDS.items():
+        page = f"{info.plural}.md"
         text = (DOCS / "reference" / page).read_text(encoding="utf-8")
         for reg in registry.all(kind):
             assert f"\n## {reg.name}\n" in text, f"{page} lacks {reg.name}"
@@ -260,7 +262,7 @@ def test_code_shown_in_the_docs_is_the_real_code():
             if kind == "file":
                 assert shown.rstrip("\n") == real.rstrip("\n"), f"{path.name}: the copy of {rel} is stale"
             else:
-                lines, pos = [l for l in shown.splitlines() if l.strip()], 0
+                lines, pos = [ln for ln in shown.splitlines() if ln.strip()], 0
                 for line in lines:
                     pos = real.find(line, pos)
                     assert pos >= 0, f"{path.name}: '{line}' is not in {rel} (or out of order)"

@@ -6,6 +6,7 @@ needs. Errors a user can fix print one line each and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -123,10 +124,8 @@ def _on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): leave signals alone
         signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (embedded use): leave signals alone
-        pass
     try:
         return _main(argv)
     except BrokenPipeError:  # `modelpress plugins | head`: the reader left, nothing is wrong

@@ -43,12 +43,13 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    from ..registry import KIND_WORDS, get_registry
+    from ..components import KINDS
+    from ..registry import get_registry
 
     rows, registry = [], get_registry()
     for reg in registry.all():
         missing = reg.missing
-        rows.append({"kind": KIND_WORDS[reg.kind], "name": reg.name, "aliases": list(reg.cls.aliases),
+        rows.append({"kind": KINDS[reg.kind].word, "name": reg.name, "aliases": list(reg.cls.aliases),
                      "plugin": reg.plugin, "distribution": " ".join(reg.distribution).strip() or "-",
                      "status": "; ".join(missing) if missing else "available"})
     for plugin, why in registry.broken.items():  # listed, so its author can see why
@@ -67,14 +68,15 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_schema(args) -> int:
+    from ..components import KINDS
     from ..config import component_schema, workflow_schema
-    from ..registry import HOOK_OF_KIND, get_registry
+    from ..registry import get_registry
 
     registry = get_registry()
     if not args.component:
         print_json(workflow_schema(registry))
         return 0
-    for kind in HOOK_OF_KIND:
+    for kind in KINDS:
         if registry.canonical_name(kind, args.component):
             print_json(component_schema(registry, kind, args.component))
             return 0

@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from ..components import KINDS
 from ..errors import ConfigError, did_you_mean
-from ..registry import KIND_WORDS
 from .component_schemas import component_schema_of
 from .dotted import put_specs
+from .messages import error_lines, join_path, shown
 from .partial import valid_part
-from .schema import (
-    closed,
-    deref,
-    error_lines,
-    fill_defaults,
-    join_path,
-    prop_schema,
-    property_names,
-    shown,
-    validator_for,
-)
+from .schema import closed, deref, fill_defaults, prop_schema, property_names, validator_for
 from .search_values import extract, is_search_value
 
 GLOB_CHARS = "*?["
@@ -56,7 +48,7 @@ class Checker:
             self.problems.extend(exc.problems)
             return None, {}
         schema = component_schema_of(reg.cls)
-        validator = validator_for(schema, f"{KIND_WORDS[kind]} {reg.name} (plugin '{reg.plugin}')")
+        validator = validator_for(schema, f"{KINDS[kind].word} {reg.name} (plugin '{reg.plugin}')")
         body = {k: v for k, v in entry.items() if k not in head}
         specs: dict = {}
         if search:
@@ -179,7 +171,7 @@ class Checker:
         exists = bool(glob.glob(candidate)) if any(c in value for c in GLOB_CHARS) else os.path.exists(candidate)
         if not exists and also_in and os.path.exists(os.path.join(self.base_dir, also_in, value)):
             return value
-        if not exists and (mode == "input" or mode is True and looks_local(value)):
+        if not exists and (mode == "input" or (mode is True and looks_local(value))):
             self.problems.append(f"{where}: no such file or folder {shown(value)} "
                                  f"(looked in {self.base_dir}); fix the path")
         return candidate if exists or explicit or os.path.isabs(value) or mode == "output" else value

@@ -31,11 +31,12 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from itertools import count
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from filelock import FileLock
 

@@ -11,7 +11,7 @@ current input, so moving a folder or rotating a token changes nothing.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def restore_secrets(handle: Any, source: Any) -> Any:
     return handle
 
 
-@lru_cache(maxsize=None)
+@cache
 def _packages() -> dict:
     from importlib import metadata
 

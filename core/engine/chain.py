@@ -18,6 +18,7 @@ from typing import Any
 from ..components import Accelerator, ModelHandle, RunContext
 from ..errors import ConfigError, PassFailed, UserError
 from ..frozen import Config
+from . import contracts
 from .cache import Cache, library_version, stable_hash
 from .cache_keys import content_identity, rebase_on_input, restore_secrets
 from .resources import has_resource, materialize
@@ -171,6 +172,7 @@ class Engine:
         key = self.pass_key(input_id, config)
         node = {"step": step, "pass": config["type"], "input_model_id": input_id,
                 "output_model_id": key, "config": config}
+        contracts.check_input(step, self.registry.get("pass", config["type"]).cls, model.name, self.registry)
         self.registry.pm.hook.before_pass(step=step, model=model, context=self.context)
         start = time.perf_counter()
         with self.cache.lock(key):
@@ -195,6 +197,7 @@ class Engine:
                 log.info("pass %s (%s): cache hit", step, config["type"])
         handle = self._cached_handle(result, model)
         output = self.registry.model_handle(handle)
+        contracts.check_output(step, self.registry.get("pass", config["type"]).cls, output.name, self.registry)
         node.update(status="ok", cache_hit=hit, output_model=handle, entry_dir=result["entry_dir"],
                     duration_s=round(time.perf_counter() - start, 3),
                     pass_duration_s=round(result.get("duration_s", 0.0), 3))
@@ -250,6 +253,7 @@ class Engine:
             chain = self.workflow.resolve(point or {})
             if point:  # candidates were validated one by one; check each combination too
                 self.check_chain(chain)
+            contracts.check_chain(chain, model.name, self.registry)  # before the first pass runs
             for step, config in chain:
                 model, model_id, node = self.run_pass(step, config, model, model_id)
                 entry = Path(node["entry_dir"])

@@ -16,8 +16,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..components import InferenceSession, ModelHandle, RunContext
 from ..errors import ConfigError, UserError

@@ -15,8 +15,9 @@ an improvement is up for a higher-is-better value and down otherwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..components import SubMetric
 from ..errors import ConfigError, UserError

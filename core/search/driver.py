@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -29,14 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from ..components import SubMetric
-from ..engine.cache import stable_hash
 from ..errors import UserError
 from ..frozen import Config
 from .pareto import pareto_front, rank, write_pareto
 from .space import SearchSpace, space_from_workflow
+from .study import phase_config, prepare_phases, search_objectives, search_phases, strategy_config
 
 log = logging.getLogger("modelpress")
-DEFAULT_SAMPLER = "tpe"
 WAIT_FOR_OTHERS_S = 3600.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # recorded on each trial this process runs
 
@@ -52,84 +50,6 @@ class SearchResult:
     trial_footprints: list[list[dict]] = field(default_factory=list)
     stopped_by: str | None = None
     complete: bool = True
-
-
-# ------------------------------------------------------------------ config
-
-
-def search_objectives(workflow: Any, registry: Any) -> tuple[list[SubMetric], list[dict], dict]:
-    """``(objectives, metric configs, default directions)`` of the workflow's evaluator."""
-    from ..evaluate.goals import objectives
-
-    if not workflow.evaluator:
-        return [], [], {}
-    metrics = list(workflow.evaluators[workflow.evaluator].get("metrics") or [])
-    directions = {}
-    for metric in metrics:
-        name = registry.canonical_name("metric", metric.get("type", "")) if registry else None
-        if name:
-            directions[metric["type"]] = dict(registry.get("metric", name).cls.sub_types)
-    return objectives(metrics, directions), metrics, directions
-
-
-def strategy_config(workflow: Any) -> dict:
-    """The search config a strategy receives: storage path resolved, study named."""
-    cfg = dict(workflow.search_strategy or {})
-    cfg["sampler"] = cfg.get("sampler") or cfg.get("search_algorithm") or DEFAULT_SAMPLER
-    cfg.pop("search_algorithm", None)
-    storage = cfg.get("storage")
-    base = Path(getattr(workflow, "base_dir", "."))
-    if storage and "://" not in storage:
-        cfg["storage"] = str((base / storage).resolve())  # a journal file, relative to the config
-    elif storage and storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
-        cfg["storage"] = "sqlite:///" + str((base / storage[len("sqlite:///"):]).resolve())
-    if not cfg.get("study_name"):
-        # Same config -> same study, so workers started from one file meet.
-        identity = {"search": {k: v for k, v in cfg.items() if k not in ("storage", "study_name")},
-                    "params": [[p.key, p.spec] for p in workflow.search_params()],
-                    "input_model": workflow.input_model}
-        cfg["study_name"] = study_name(workflow, stable_hash(identity))
-    return cfg
-
-
-def study_name(workflow: Any, digest: str) -> str:
-    """``<config file name>-<8 hex digits>``: readable in a shared storage, and
-    the same for every worker started from one config (the digest covers the
-    search settings, the searched parameters and the input model)."""
-    source = getattr(workflow, "source", None)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") if source else ""
-    return f"{stem or 'modelpress'}-{digest[:8]}"
-
-
-def _phases(cfg: dict, space: SearchSpace) -> list[tuple[str | None, SearchSpace]]:
-    if cfg.get("execution_order", "joint") == "pass-by-pass" and len(space.steps) > 1:
-        return [(step, space.subspace(step)) for step in space.steps]
-    return [(None, space)]
-
-
-def _phase_config(cfg: dict, step: str | None, worker: bool) -> dict:
-    out = {**cfg, "worker": worker}
-    if step is not None:
-        out["study_name"] = f"{cfg['study_name']}.{step}"
-    return out
-
-
-def prepare_study(workflow: Any, registry: Any) -> list:
-    """Create the search's studies once, before any worker starts; returns the strategies."""
-    cfg = strategy_config(workflow)
-    cls = registry.require("search_strategy", cfg["sampler"], "search_strategy.sampler")
-    objectives = search_objectives(workflow, registry)[0]
-    prepared = _prepare(cls, cfg, _phases(cfg, space_from_workflow(workflow)), objectives)
-    return [s for s in prepared if s is not None]
-
-
-def _prepare(cls: Any, cfg: dict, phases: list, objectives: list) -> list:
-    """One prepared strategy per phase (None for all when ``cls`` keeps no
-    shared state): what ``modelpress run`` does before its first trial."""
-    prepare = getattr(cls, "prepare", None)
-    if prepare is None:
-        return [None] * len(phases)
-    return [prepare(Config(_phase_config(cfg, step, False)), sub, objectives) for step, sub in phases]
 
 
 # ------------------------------------------------------------------ driver
@@ -217,12 +137,12 @@ class _Search:
         phase's study to appear. A worker joins each when its phase starts."""
         if self.worker:
             return [None] * len(phases)
-        return _prepare(self.cls, self.cfg, phases, self.objectives)
+        return prepare_phases(self.cls, self.cfg, phases, self.objectives)
 
     def strategy(self, step: str | None, space: SearchSpace, prepared: Any = None):
         if prepared is not None:
             return prepared
-        return self.cls(Config(_phase_config(self.cfg, step, self.worker)), space, self.objectives)
+        return self.cls(Config(phase_config(self.cfg, step, self.worker)), space, self.objectives)
 
     def out_of_budget(self) -> bool:
         max_time = self.cfg.get("max_time")
@@ -269,7 +189,7 @@ class _Search:
     def run(self) -> SearchResult:
         records: list[dict] = []
         fixed: dict = {}
-        phases = _phases(self.cfg, self.space)
+        phases = search_phases(self.cfg, self.space)
         prepared = self.strategies(phases)
         for (step, sub), strategy in zip(phases, prepared, strict=True):
             later = {k: v for k, v in self.space.default_point().items()

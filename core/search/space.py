@@ -98,7 +98,7 @@ class SearchSpace:
                 values = candidates(resolved[0])
                 if values is None:
                     raise ConfigError(f"passes.{param.key}: exhaustive search needs a 'step' for a float "
-                                      f"range; add one or use the random or tpe sampler")
+                                      f"range; add one or use a sampler that draws from ranges (random)")
                 expanded.extend({**point, param.key: v} for v in values)
             points = expanded
         return points[:limit] if limit else points

@@ -60,7 +60,7 @@ def sample_generations(engine, models: dict, out: Path) -> list[dict]:
     for name, (handle, _) in models.items():
         with handle.open_session(engine.target_accelerator) as session:
             answers = session.generate([data.format(r) for r in rows], max_new_tokens=4)
-        for sample, answer in zip(samples, answers):
+        for sample, answer in zip(samples, answers, strict=False):
             sample[name] = answer.strip()
     path.write_text(json.dumps({"model_ids": ids, "samples": samples}, indent=2), encoding="utf-8")
     return samples

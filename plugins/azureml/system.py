@@ -48,7 +48,7 @@ class AzureML(System):
     """An Azure Machine Learning compute (cluster or instance) of a workspace."""
 
     name = "AzureML"
-    schema = "systems/AzureML.json"
+    schema = "modelpress.plugins.azureml:schemas/AzureML.json"
     requires = REQUIRES
     #: Azure ML resources become job inputs: the engine need not download them
     mounts_resources = True

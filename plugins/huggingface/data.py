@@ -6,8 +6,9 @@ migration layer (``corpus_strategy`` -> ``strategy``, ``source_max_len`` ->
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import DataContainer
 from modelpress.errors import UserError
@@ -32,7 +33,7 @@ class HuggingfaceContainer(DataContainer):
     """Rows from ``datasets.load_dataset``, formatted by a template or chat template."""
 
     name = "HuggingfaceContainer"
-    schema = "data_containers/HuggingfaceContainer.json"
+    schema = "modelpress.plugins.huggingface:schemas/HuggingfaceContainer.json"
     requires = {"datasets": "pip install 'modelpress[finetune]'"}
 
     def __init__(self, config, context):

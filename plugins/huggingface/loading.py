@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from modelpress.errors import UserError
@@ -141,7 +142,7 @@ def bnb_config(quantization: Mapping[str, Any], device: str = "cpu"):
 
 
 def load_model(handle_config: Mapping[str, Any], *, device: str = "cpu", dtype: str | None = None,
-               quantization: Mapping[str, Any] | None | bool = True, adapter: bool = True,
+               quantization: Mapping[str, Any] | bool | None = True, adapter: bool = True,
                trainable_adapter: bool = False):
     """Load the handle's causal LM.
 

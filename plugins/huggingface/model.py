@@ -17,7 +17,7 @@ class HfModel(ModelHandle):
 
     name = "HfModel"
     aliases = ("PyTorchModel",)
-    schema = "model_types/HfModel.json"
+    schema = "modelpress.plugins.huggingface:schemas/HfModel.json"
     requires = {"torch": "pip install 'modelpress[finetune]'",
                 "transformers": "pip install 'modelpress[finetune]'"}
     path_fields = ("model_path", "adapter_path", "gguf_file")

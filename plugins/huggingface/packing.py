@@ -23,7 +23,8 @@ Olive's text-generation pre-processing, which an Olive config means:
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from modelpress.errors import UserError
 
@@ -43,7 +44,7 @@ def _block(ids: list[int], mask: list[int], context: int | None, pre: Mapping[st
     labels = list(ids)
     if context:
         labels[:context] = [IGNORE] * min(context, len(labels))
-    labels = [IGNORE if m != 1 else x for x, m in zip(labels, mask)]
+    labels = [IGNORE if m != 1 else x for x, m in zip(labels, mask, strict=False)]
     block = {"input_ids": list(ids), "labels": labels}
     if pre.get("use_attention_mask", True):
         block["attention_mask"] = list(mask)
@@ -109,7 +110,7 @@ def random_join_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, A
 def _line(tokenizer: Any, texts: Sequence[str], pre: Mapping[str, Any], size: int) -> list[tuple[list, list]]:
     enc = tokenizer(list(texts), max_length=size, truncation=True, add_special_tokens=False,
                     padding="max_length" if pre.get("pad_to_max_len", True) else False)
-    pairs = list(zip(enc["input_ids"], enc["attention_mask"]))
+    pairs = list(zip(enc["input_ids"], enc["attention_mask"], strict=False))
     if pre.get("drop_short_sequences"):
         pairs = [p for p in pairs if len(p[0]) >= size]
     return pairs

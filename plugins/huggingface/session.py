@@ -8,7 +8,8 @@ generation config.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from modelpress.components import InferenceSession
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.errors import did_you_mean
 

@@ -49,7 +49,7 @@ def _jsonable(value: Any) -> Any:
 class OptunaStrategy(SearchStrategy):
     """Base of the Optuna-backed strategies (see the module docstring)."""
 
-    schema: ClassVar[dict | str] = "search_strategies/random.json"
+    schema: ClassVar[dict | str] = "modelpress.plugins.optuna_search:schemas/random.json"
     requires: ClassVar[dict[str, str]] = {"optuna": "pip install 'modelpress[search]'"}
     #: whether every objective is optimised (else only the first, by priority)
     multi_objective: ClassVar[bool] = False

@@ -54,7 +54,7 @@ class PythonEnvironment(System):
     """Another Python environment on this machine (a venv, conda env or interpreter)."""
 
     name = "PythonEnvironment"
-    schema = "systems/PythonEnvironment.json"
+    schema = "modelpress.plugins.python_environment:schemas/PythonEnvironment.json"
 
     #: interpreters already checked in this process (the check costs an interpreter start)
     _checked: dict[str, str] = {}

@@ -173,7 +173,7 @@ def test_two_concurrent_runs_share_one_cache(engine_registry, workspace, tmp_pat
         cfgs.append(cfg)
     procs = [_spawn(workspace, c, f"c{i}") for i, c in enumerate(cfgs)]
     outs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outs):
+    for proc, (_out, err) in zip(procs, outs, strict=False):
         assert proc.returncode == 0, err
     results = {line for out, _ in outs for line in out.splitlines() if line.startswith("RESULT")}
     assert len(results) == 1 and results.pop().endswith("base!?abc!!")

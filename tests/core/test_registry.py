@@ -82,7 +82,7 @@ def test_autoload_off_loads_only_builtins(monkeypatch):
 
     def entry_points(group=None):
         found = list(real(group=group))
-        return found + [fake] if group == "modelpress" else found
+        return [*found, fake] if group == "modelpress" else found
 
     monkeypatch.setattr(metadata, "entry_points", entry_points)
     assert "Shout" in Registry(new_plugin_manager(autoload=True)).names("pass")

@@ -128,7 +128,7 @@ class HostOnly:
 def test_failed_job_shows_remote_error_and_log_tail(standin, tiny_phi3, tmp_path, register_plugin, caplog):
     import modelpress
 
-    server, compute = standin
+    _server, _compute = standin
     register_plugin(HostOnly, "host-only")
     data = write_train_data(tmp_path / "data")
     config = workflow(tiny_phi3, str(data), work=tmp_path, host="aml", systems={"aml": aml_system()})
@@ -214,7 +214,7 @@ def upload_train_data(url: str) -> list[dict]:
 def test_brief_seed_config_runs_on_the_standin(standin, tmp_path, caplog):
     import modelpress
 
-    server, compute = standin
+    server, _compute = standin
     upload_train_data(server.url)
     config = seed_workflow(tmp_path / "configs", server.url)
     with caplog.at_level("INFO", logger="modelpress"):

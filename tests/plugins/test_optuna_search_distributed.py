@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from modelpress import config as config_mod
-from modelpress.search.driver import prepare_study
+from modelpress.search.study import prepare_study
 from tests.plugins import test_optuna_search_support as toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def run_two_workers(tmp_path: Path, registry, storage: str, sampler: dict) -> tu
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
     outputs = [p.communicate(timeout=240)[0] for p in procs]
-    for p, out in zip(procs, outputs):
+    for p, out in zip(procs, outputs, strict=False):
         assert p.returncode == 0, out[-3000:]
 
     import optuna

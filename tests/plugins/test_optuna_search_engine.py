@@ -6,7 +6,6 @@ import json
 import pytest
 
 import modelpress
-
 from tests.plugins import test_optuna_search_support as toy
 
 

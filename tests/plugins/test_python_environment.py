@@ -76,7 +76,7 @@ def second_env(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("second-env")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    ours = [p for p in site.getsitepackages() if p.endswith("site-packages")][0]
+    ours = next(p for p in site.getsitepackages() if p.endswith("site-packages"))
     inner = next((venv / "lib").glob("python*/site-packages"))
     (inner / "modelpress_parent.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     return venv

@@ -15,7 +15,7 @@ and fields of alternative pass configs, so this strategy handles both.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from modelpress.components import SearchStrategy
 from modelpress.search.space import candidates
