@@ -18,6 +18,8 @@ def cmd_validate(args) -> int:
     workflow = load(config_path(args))
     for note in workflow.notes:
         print(f"migrated: {note}")
+    for note in workflow.config_notes:
+        print(f"note: {note}")
     steps = ", ".join(f"{s.name} ({'|'.join(a['type'] for a in s.alternatives)})" for s in workflow.passes)
     print(f"{config_path(args)}: valid; passes: {steps or 'none'}")
     return 0
@@ -91,6 +93,8 @@ def cmd_run(args) -> int:
         workflow.log_severity_level = args.severity
     for note in workflow.notes:
         print(f"migrated: {note}", file=sys.stderr)
+    for note in workflow.config_notes:
+        print(f"note: {note}", file=sys.stderr)
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("cache_dir", args.cache_dir)) if v}
     if args.clean_cache:
         overrides["clean_cache"] = True

@@ -4,6 +4,8 @@ First the workflow's own keys (schemas/workflow.json), then every component
 with the schema of its registered type, each pass's own checks
 (``check_config``: training_args, ...), the named references between them,
 the local files that must exist and the accelerators this host can provide.
+Each pass's ``config_notes`` (deliberate differences from Olive) are kept in
+:attr:`Workflow.config_notes`.
 Every problem found is reported at once, one line each: a broken entry only
 skips the checks that need that entry, never the rest of the config.
 """
@@ -72,7 +74,9 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     accelerator = _accelerator(systems.get(cfg.get("target")), cfg.get("execution_providers"), registry)
     checker.problems.extend(host_problems(cfg, systems, registry))
     unset: dict = {}
-    steps = _passes(cfg, checker, registry, search is not None, accelerator, unset, clean) if ok("passes") else []
+    notes: list[str] = []
+    steps = (_passes(cfg, checker, registry, search is not None, accelerator, unset, clean, notes)
+             if ok("passes") else [])
     if checker.problems:
         raise ConfigError(list(dict.fromkeys(checker.problems)))
 
@@ -95,7 +99,7 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
         evaluate_input_model=cfg["evaluate_input_model"], search_strategy=search,
         execution_providers=cfg["execution_providers"], cache_dir=Path(cfg["cache_dir"]),
         output_dir=Path(cfg["output_dir"]), clean_cache=cfg["clean_cache"],
-        log_severity_level=cfg["log_severity_level"], unset_values=unset,
+        log_severity_level=cfg["log_severity_level"], unset_values=unset, config_notes=notes,
     )
 
 
@@ -242,7 +246,7 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
 
 
 def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, accelerator: Accelerator,
-            unset: dict, ok) -> list[Step]:
+            unset: dict, ok, notes: list[str]) -> list[Step]:
     steps = []
     for name, value in (cfg.get("passes") or {}).items():
         if not ok(f"passes.{name}"):
@@ -275,6 +279,7 @@ def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, acceler
             if not specs:
                 config = {k: v for k, v in checked.items() if k != "type"}
                 checker.problems.extend(f"{path}.{line}" for line in cls.check_config(Config(config), accelerator))
+                notes.extend(f"{path}.{line}" for line in cls.config_notes(Config(config), accelerator))
             alternatives.append(checked)
         steps.append(Step(name, alternatives))
     return steps
