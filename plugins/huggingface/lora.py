@@ -81,7 +81,12 @@ class LoRA(Pass):
         """Where this config trains differently from Olive on purpose (docs/olive-migration.md)."""
         args = config.get("training_args") or {}
         dtype = config.get("torch_dtype") or "bfloat16"
-        return targs.olive_differences(args, accelerator.device) + bf16_note(dtype, args, accelerator.device)
+        differences = targs.olive_differences(args, accelerator.device) + bf16_note(dtype, args, accelerator.device)
+        if config.get("eval_dataset_size") and not config.get("eval_data_config"):
+            differences.append(f"eval_dataset_size: {config['eval_dataset_size']} of the training blocks are held out "
+                               f"for evaluation, as Olive 0.5-0.6 did (Olive 0.13 ignores this key and trains on "
+                               f"every block); remove it to train on every block, or give eval_data_config")
+        return differences
 
     def quantization(self) -> dict | None:
         """The 4-bit record to train against (None: full precision)."""

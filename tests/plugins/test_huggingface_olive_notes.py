@@ -117,6 +117,15 @@ def test_bf16_on_a_cpu_without_bf16_is_a_note_and_float32_opts_out(plugin_regist
     assert len(notes) == 1 and notes[0].startswith("passes.lora.training_args.bf16: ")
 
 
+def test_eval_dataset_size_is_a_note_since_olive_013_ignores_it(plugin_registry, folder, capsys, no_thread_env):
+    held = [n for n in validate_notes(plugin_registry, folder, config(folder, eval_dataset_size=0.25), capsys)
+            if "eval_dataset_size" in n]
+    assert held == ["passes.lora.eval_dataset_size: 0.25 of the training blocks are held out for evaluation, as "
+                    "Olive 0.5-0.6 did (Olive 0.13 ignores this key and trains on every block); remove it to train "
+                    "on every block, or give eval_data_config"]
+    assert not [n for n in validate_notes(plugin_registry, folder, config(folder), capsys) if "eval_dataset_size" in n]
+
+
 def test_notes_name_the_key_as_an_olive_config_writes_it(plugin_registry, folder, capsys, no_thread_env):
     cfg = config(folder)
     body = {k: v for k, v in cfg["passes"]["lora"].items() if k != "type"}
