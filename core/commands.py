@@ -124,16 +124,18 @@ def cmd_run(args) -> int:
 def _load_with_overrides(path: Path, items: list[str]):
     """Load a config with ``--set`` overrides applied to the file's raw dict."""
     from . import overrides
-    from .config import load, load_raw, migrate, validate
+    from .config import check, load, load_raw
+    from .errors import ConfigError
     from .registry import get_registry
 
     if not items:
         return load(path)
     pairs = overrides.parse(items)
     raw = overrides.apply(load_raw(path), pairs)
-    registry = get_registry()
-    canonical, notes = migrate(raw, registry)
-    workflow = validate(canonical, registry, path.parent.resolve(), path)
+    # the same one pass as without --set: every problem, keys named as the file writes them
+    _, workflow, notes, problems = check(raw, get_registry(), path.parent.resolve(), path)
+    if problems:
+        raise ConfigError(problems)
     workflow.notes = notes
     for key, value in pairs:
         log.info("override: %s = %s", key, json.dumps(value))

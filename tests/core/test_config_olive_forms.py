@@ -146,6 +146,22 @@ def test_the_cookbooks_gpu_accelerator_is_refused_on_a_host_without_cuda(plugin_
         "(no NVIDIA GPU driver found)"]
 
 
+def test_run_refuses_the_gpu_accelerator_in_one_line_with_and_without_set(plugin_registry, project, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setattr("modelpress.config.host.cuda_missing", lambda: "no NVIDIA GPU driver found")
+    path = _write(project, load_raw(COOKBOOK))
+    errors = []
+    for extra in ([], ["--set", "passes.lora.config.training_args.max_steps=1"]):
+        assert main(["run", "--config", str(path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        errors.append([line for line in err.splitlines() if line.startswith("error: ")])
+    assert errors[0] == errors[1] and len(errors[0]) == 1
+    assert errors[0][0].startswith("error: systems.local_system.config.accelerators: gpu with CUDAExecutionProvider "
+                                   "needs CUDA, which this host cannot provide (no NVIDIA GPU driver found)")
+    assert not (project / "models").exists()  # nothing ran
+
+
 def test_torch_build_is_read_without_importing_it(tmp_path):
     from modelpress.config.host import torch_cuda_version
 
