@@ -41,7 +41,8 @@ def test_lora_type_with_double_quant_is_one_error(brief_config):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert "passes.lora.double_quant" in lines[0] and "QLoRA" in lines[0]
+    # the key as the user wrote it (the brief nests pass options under "config")
+    assert "passes.lora.config.double_quant" in lines[0] and "QLoRA" in lines[0]
     assert "Traceback" not in proc.stderr
 
 

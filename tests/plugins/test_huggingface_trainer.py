@@ -101,10 +101,13 @@ def train(folder: Path, spec: dict, name: str, torchrun: int = 0, **args) -> Pat
     path.write_text(json.dumps(spec), encoding="utf-8")
     cmd = [sys.executable, str(LAUNCH), str(path)]
     if torchrun:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(torchrun),
-               "--master_port", "29531", str(LAUNCH), str(path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(cmd, cwd=folder, env=env, check=True, timeout=600, capture_output=True)
+        # --standalone: a free local port; gloo on the loopback interface, so a host
+        # whose name does not resolve (containers) still connects its processes
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(torchrun),
+               str(LAUNCH), str(path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+    proc = subprocess.run(cmd, cwd=folder, env=env, timeout=600, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd[1:4])} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     return folder / name
 
 

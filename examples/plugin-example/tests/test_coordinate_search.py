@@ -90,7 +90,8 @@ def test_modelpress_plugins_lists_the_pass_and_strategy():
     proc = subprocess.run([sys.executable, "-m", "modelpress", "plugins"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines()]
-    assert ["pass", "MagnitudePrune", "magnitude_prune", "available"] in rows
+    # KIND NAME PLUGIN DISTRIBUTION VERSION STATUS: the distribution is the one pip installed
+    assert ["pass", "MagnitudePrune", "magnitude_prune", "modelpress-magnitude-prune", "0.1.0", "available"] in rows
     strategy = next(r for r in rows if r[:3] == ["search", "strategy", "coordinate"])
     assert "magnitude_prune" in strategy and strategy[-1] == "available"
     schema = subprocess.run([sys.executable, "-m", "modelpress", "schema", "MagnitudePrune"],
