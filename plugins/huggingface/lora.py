@@ -123,9 +123,16 @@ class LoRA(Pass):
             log.warning("note: passes.%s: %s", self.name, note)
 
         quant = self.quantization()
+        aware = cfg.get("quantization_aware")
         # float16 means fp32 weights and fp16 mixed precision (full fp16 training is unstable), as in Olive
-        base = load_model(model.config, device=device, dtype="float32" if dtype == "float16" else dtype,
-                          quantization=quant, adapter=False)
+        load_dtype = "float32" if dtype == "float16" or aware else dtype
+        base = load_model(model.config, device=device, dtype=load_dtype, quantization=quant, adapter=False)
+        if aware:  # the grid is computed from the float32 weights, as ModelBuilder computes it
+            from .quant_aware import quantize_base
+
+            log.info("LoRA: base weights on the ModelBuilder grid (%s): %d layers", dict(aware),
+                     len(quantize_base(base, aware)))
+            base.to(getattr(torch, dtype if dtype != "float16" else "float32"))
         base.config.use_cache = False
         prepare_for_finetuning(base, kwargs)
         torch.manual_seed(seed)  # the adapter's initial weights
