@@ -63,7 +63,7 @@ def sample_generations(engine, models: dict, out: Path) -> list[dict]:
     for name, (handle, _) in models.items():
         with handle.open_session(engine.target_accelerator) as session:
             answers = session.generate([data.format(r) for r in rows], max_new_tokens=4)
-        for sample, answer in zip(samples, answers):
+        for sample, answer in zip(samples, answers, strict=False):
             sample[name] = answer.strip()
     path.write_text(json.dumps({"model_ids": ids, "samples": samples}, indent=2), encoding="utf-8")
     return samples
@@ -78,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     start = time.perf_counter()
 
-    from modelpress import report
-    from modelpress.engine import Engine
+    from modelpress.api import run_engine
+    from modelpress.engine.chain import Engine
+    from modelpress.evaluate import report
 
     workflow = load_workflow(args.cache_dir, args.output_dir, "search.yaml" if args.search else "config.yaml")
     engine = Engine(workflow)
-    result = engine.run()
+    result = run_engine(engine)
     out = Path(result.output_dir)
     if args.search:
         return print_front(out, report.write_report(out), start)

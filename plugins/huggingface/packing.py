@@ -30,7 +30,8 @@ blocks keep the mask of each text they hold.
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from modelpress.errors import UserError
 
@@ -51,7 +52,7 @@ def _block(ids: list[int], mask: list[int], context: int | None, pre: Mapping[st
     labels = list(ids)
     if context:
         labels[:context] = [IGNORE] * min(context, len(labels))
-    labels = [IGNORE if m != 1 else x for x, m in zip(labels, mask)]
+    labels = [IGNORE if m != 1 else x for x, m in zip(labels, mask, strict=False)]
     if loss is not None:
         labels = [x if keep else IGNORE for x, keep in zip(labels, loss, strict=True)]
     block = {"input_ids": list(ids), "labels": labels}

@@ -10,7 +10,8 @@ token, so every row computes what it computes alone.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from modelpress.components import InferenceSession
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import string
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from modelpress.errors import UserError
 

@@ -38,7 +38,7 @@ def builder_source() -> Path | None:
     spec = importlib.util.find_spec("onnxruntime_genai")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "builder.py"
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "builder.py"
     return path if path.is_file() else None
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from modelpress.components import Accelerator, InferenceSession
 from modelpress.errors import UserError
