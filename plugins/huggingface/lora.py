@@ -74,6 +74,9 @@ class LoRA(Pass):
         if str(args.get("eval_strategy") or "no") != "no" and not has_eval:
             problems.append(f"training_args.eval_strategy: '{args['eval_strategy']}' needs eval data; set "
                             f"eval_data_config or eval_dataset_size, or set eval_strategy to 'no'")
+        if config.get("quantization_aware") and cls.name != "LoRA":
+            problems.append("quantization_aware: QLoRA already trains on bitsandbytes' 4-bit base; use the LoRA "
+                            "pass to train on ModelBuilder's int4 grid")
         if config.get("eval_data_config") and config.get("eval_dataset_size"):
             problems.append("eval_dataset_size: give either eval_data_config or eval_dataset_size, not both")
         return problems
@@ -135,9 +138,16 @@ class LoRA(Pass):
             kwargs.setdefault("ddp_backend", "gloo")
 
         quant = self.quantization()
+        aware = cfg.get("quantization_aware")
         # float16 means fp32 weights and fp16 mixed precision (full fp16 training is unstable), as in Olive
-        base = load_model(model.config, device=device, dtype="float32" if dtype == "float16" else dtype,
-                          quantization=quant, adapter=False)
+        load_dtype = "float32" if dtype == "float16" or aware else dtype
+        base = load_model(model.config, device=device, dtype=load_dtype, quantization=quant, adapter=False)
+        if aware:  # the grid is computed from the float32 weights, as ModelBuilder computes it
+            from .quant_aware import quantize_base
+
+            log.info("LoRA: base weights on the ModelBuilder grid (%s): %d layers", dict(aware),
+                     len(quantize_base(base, aware)))
+            base.to(getattr(torch, dtype if dtype != "float16" else "float32"))
         base.config.use_cache = False
         prepare_for_finetuning(base, kwargs)
         torch.manual_seed(seed)  # the adapter's initial weights
