@@ -74,7 +74,7 @@ class Rows(DataContainer):
     """Rows given inline in the config."""
 
     name = "InlineRows"
-    schema = {"type": "object"}  # noqa: RUF012 (a class constant, never mutated)
+    schema = {"type": "object"}
 
     def rows(self):
         return thaw(self.config["rows"])
