@@ -88,6 +88,9 @@ def test_the_example_pass_is_under_30_lines():
 # ------------------------------------------------------- error messages
 
 ERRORS = {"UserError", "ConfigError", "MissingDependencyError"}
+#: lists whose lines a user sees: problems (``error:`` lines) and a pass's deliberate differences from Olive
+#: (``note:`` lines, ``Pass.config_notes``)
+NOTE_LISTS = {"problems", "differences"}
 
 
 def _message_parts(node) -> list | None:
@@ -103,7 +106,7 @@ def _message_parts(node) -> list | None:
 
 
 def _error_messages() -> list[tuple[str, list]]:
-    """``(file:line, parts)`` of every error raised (or problem line collected) with a literal message."""
+    """``(file:line, parts)`` of every error raised (or problem or note line collected) with a literal message."""
     files = [*sorted((ROOT / "core").rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py")),
              *sorted((ROOT / "examples").glob("*/*/*.py"))]
     found = []
@@ -114,7 +117,7 @@ def _error_messages() -> list[tuple[str, list]]:
             func = node.func
             name = getattr(func, "id", None) or getattr(func, "attr", None)
             collects = (name == "append" and isinstance(func, ast.Attribute)
-                        and (getattr(func.value, "attr", None) or getattr(func.value, "id", None)) == "problems")
+                        and (getattr(func.value, "attr", None) or getattr(func.value, "id", None)) in NOTE_LISTS)
             if name in ERRORS or collects:
                 parts = _message_parts(node.args[0])
                 if parts is not None:
@@ -132,7 +135,7 @@ def _phrase(parts: list) -> list[str]:
     return [piece.strip() for piece in text.split("\0") if piece.strip()]
 
 
-def test_troubleshooting_explains_every_error_message():
+def test_troubleshooting_explains_every_error_message():  # and every note
     doc = " ".join((DOCS / "troubleshooting.md").read_text(encoding="utf-8").split())
     messages = _error_messages()
     assert len(messages) > 50

@@ -17,6 +17,8 @@ def cmd_validate(args) -> int:
     workflow = load(config_path(args))
     for note in workflow.notes:
         print(f"migrated: {note}")
+    for note in workflow.config_notes:
+        print(f"note: {note}")
     steps = ", ".join(f"{s.name} ({'|'.join(a['type'] for a in s.alternatives)})" for s in workflow.passes)
     print(f"{config_path(args)}: valid; passes: {steps or 'none'}")
     return 0
@@ -93,6 +95,8 @@ def cmd_run(args) -> int:
         workflow.log_severity_level = args.severity
     for note in workflow.notes:
         print(f"migrated: {note}", file=sys.stderr)
+    for note in workflow.config_notes:
+        print(f"note: {note}", file=sys.stderr)
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("cache_dir", args.cache_dir)) if v}
     if args.clean_cache:
         overrides["clean_cache"] = True
@@ -121,16 +125,18 @@ def cmd_run(args) -> int:
 
 def _load_with_overrides(path: Path, items: list[str]):
     """Load a config with ``--set`` overrides applied to the file's raw dict."""
-    from ..config import load, load_raw, migrate, overrides, validate
+    from ..config import check, load, load_raw, overrides
+    from ..errors import ConfigError
     from ..registry import get_registry
 
     if not items:
         return load(path)
     pairs = overrides.parse(items)
     raw = overrides.apply(load_raw(path), pairs)
-    registry = get_registry()
-    canonical, notes = migrate(raw, registry)
-    workflow = validate(canonical, registry, path.parent.resolve(), path)
+    # the same one pass as without --set: every problem, keys named as the file writes them
+    _, workflow, notes, problems = check(raw, get_registry(), path.parent.resolve(), path)
+    if problems:
+        raise ConfigError(problems)
     workflow.notes = notes
     for key, value in pairs:
         log.info("override: %s = %s", key, json.dumps(value))

@@ -62,6 +62,10 @@ class Checker:
             return None, specs
         fill_defaults(schema, body, schema, validator)
         self.walk(schema, body, path, schema)
+        # a component's own checks of what its config names (files, templates): passes have check_config
+        own_checks = getattr(reg.cls, "check_inputs", None) if kind != "pass" else None
+        if own_checks is not None:
+            self.problems.extend(f"{path}.{line}" for line in own_checks(body))
         put_specs(body, specs)  # at dotted paths too: training_args.learning_rate
         out = {k: entry[k] for k in head if k in entry}
         out["type"] = reg.name

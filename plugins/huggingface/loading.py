@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 from modelpress.errors import UserError
 
+from .model_files import check_handle
+
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -83,6 +85,7 @@ def resolve(handle_config: Mapping[str, Any]) -> tuple[str, str, dict]:
     if isinstance(path, Mapping):
         raise UserError(f"input_model.model_path: the {path.get('type')} resource was not downloaded; "
                         f"run the workflow with modelpress (which materialises resources) or give a local folder")
+    check_handle(cfg)  # damaged files are one line naming the file, not a loader's traceback
     gguf = cfg.get("gguf_file")
     if gguf:
         from .gguf_cache import dequantised_folder

@@ -1,7 +1,9 @@
 """accuracy: classification by generation.
 
 Each data row becomes a prompt (``prompt_template`` over the row); the model
-generates a short answer and the label is read from it. Two readings are
+generates a short answer and the label is read from it. Prompts are sorted
+by token length and generated ``batch_size`` at a time (the session's
+``generate`` takes one batch); the answers are put back in row order. Two readings are
 scored: *exact* (the stripped answer equals the label) and *normalised*
 (case, punctuation and extra words ignored: the label that appears first as
 a whole word in the answer). ``accuracy`` uses the normalised reading.
@@ -14,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from modelpress.components import Metric
 from modelpress.errors import UserError
 
-from .common import in_chunks, prompts_for, select_rows
+from .common import by_length, in_chunks, prompts_for, select_rows
 
 _NON_WORD = re.compile(r"[^\w]+")
 
@@ -82,9 +84,15 @@ class Accuracy(Metric):
                             f"that are not in 'labels'; add them or drop 'labels' to take them from the data")
         prompts = prompts_for(data, rows, cfg.get("prompt_template"), "accuracy.prompt_template")
         sess = session()
-        answers = in_chunks(prompts, lambda chunk: sess.generate(
+        # batches of similar length waste little on padding (ONNX GenAI batches equal lengths only)
+        order = by_length(sess, prompts)
+        ordered = in_chunks([prompts[i] for i in order], lambda chunk: sess.generate(
             chunk, max_new_tokens=cfg["max_new_tokens"],
-            apply_chat_template=cfg["apply_chat_template"]), "accuracy: generations")
+            apply_chat_template=cfg["apply_chat_template"]), "accuracy: generations",
+            size=cfg.get("batch_size", 16))
+        answers = [""] * len(prompts)
+        for i, answer in zip(order, ordered, strict=True):
+            answers[i] = answer
         predicted = [read_label(a, labels) for a in answers]
         exact = [a.strip() == t for a, t in zip(answers, truth, strict=False)]
         counts = class_counts(truth, predicted, labels)

@@ -80,6 +80,15 @@ class Progress:
             log.info("%s: %d/%d (%.0f s)", self.what, self.done, self.total, now - self.start)
 
 
+def by_length(session: Any, prompts: Sequence[str]) -> list[int]:
+    """Indices of ``prompts`` by token count (stable); the given order if the session cannot count."""
+    try:
+        counts = [session.count_tokens(p) for p in prompts]
+    except NotImplementedError:
+        return list(range(len(prompts)))
+    return sorted(range(len(prompts)), key=counts.__getitem__)
+
+
 def in_chunks(items: Sequence[Any], fn: Callable[[Sequence[Any]], list], what: str, size: int = 8) -> list:
     """``fn`` over ``items`` in chunks, with progress: long evaluations show they are alive."""
     progress = Progress(what, len(items))

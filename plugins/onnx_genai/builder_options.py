@@ -85,8 +85,10 @@ def quantization_option(field: str) -> str:
     onnxruntime-genai 0.18 renamed the ``int4_`` options when int8 joined them;
     older builders still use the prefixed names.
     """
-    bare = field.removeprefix("int4_")
     options = known_options()
+    if field == "int4_mixed_precision":  # the builder's name says what it selects: MatMul groups
+        return "matmul_mixed_precision"
+    bare = field.removeprefix("int4_")
     if bare in options or not options:
         return bare
     return field

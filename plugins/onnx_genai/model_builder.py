@@ -20,7 +20,8 @@ from .model import ADAPTER_SUFFIX, GENAI_CONFIG, INSTALL
 log = logging.getLogger(__name__)
 
 QUANTIZED = ("int4", "int8")
-INT4_FIELDS = ("int4_block_size", "int4_accuracy_level", "int4_is_symmetric", "int4_algo_config")
+INT4_FIELDS = ("int4_block_size", "int4_accuracy_level", "int4_is_symmetric", "int4_algo_config",
+               "int4_mixed_precision")
 #: builder options that have a field of their own (or that the pass sets itself)
 RESERVED = {
     "adapter_path": "it comes from the input model's adapter_path",
@@ -30,6 +31,7 @@ RESERVED = {
     "filename": "the model file is always model.onnx",
     **{name: f"use the {field} field" for field in INT4_FIELDS
        for name in (field, field.removeprefix("int4_"))},
+    "matmul_mixed_precision": "use the int4_mixed_precision field",
 }
 
 
