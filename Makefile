@@ -47,6 +47,7 @@ olive-venv-builder: $(OLIVE_STAMP)
 
 test: $(STAMP) $(OLIVE_STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m pytest -q -p no:cacheprovider examples/plugin-example/tests
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from .components import KINDS, Component, ModelHandle
+from .components import KINDS, ModelHandle
 from .errors import ConfigError, UserError, did_you_mean
 from .frozen import Config
 from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, distribution_of, new_plugin_manager  # noqa: F401 (re-exported)
@@ -24,7 +24,7 @@ class Registration:
 
     kind: str
     name: str
-    cls: type[Component]
+    cls: Any  # a subclass of KINDS[kind].base (checked when it registers)
     plugin: str
     #: (distribution, version) that ships the component: part of its cache keys
     distribution: tuple[str, str] = ("", "")
@@ -126,7 +126,7 @@ class Registry:
                               f"'modelpress plugins' lists the {plural} available){broken}")
         return self._by_kind[kind][canonical]
 
-    def require(self, kind: str, name: str, where: str = "type") -> type[Component]:
+    def require(self, kind: str, name: str, where: str = "type") -> Any:
         """Like :meth:`get`, but fails if the component's libraries are missing."""
         reg = self.get(kind, name, where)
         if reg.missing:

@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -48,7 +49,8 @@ def cmd_plugins(args) -> int:
     from ..components import KINDS
     from ..registry import get_registry
 
-    rows, registry = [], get_registry()
+    rows: list[dict[str, Any]] = []
+    registry = get_registry()
     for reg in registry.all():
         missing = reg.missing
         rows.append({"kind": KINDS[reg.kind].word, "name": reg.name, "aliases": list(reg.cls.aliases),
@@ -105,7 +107,7 @@ def cmd_run(args) -> int:
             setattr(workflow, key, Path(value).resolve() if key.endswith("_dir") else value)
         engine = Engine(workflow)
         print(f"input model {engine.input_model_id()}")
-        points = [None] if not workflow.search_strategy else []
+        points: list[dict | None] = [None] if not workflow.search_strategy else []
         if not points:
             print(f"search over {len(workflow.search_params())} parameter(s); first point shown")
             from ..search.space import space_from_workflow
@@ -152,17 +154,7 @@ def cmd_generate(args) -> int:
     if (folder / "model.json").is_file() and (folder / "model").is_dir():  # a run's output folder
         handle = registry.model_handle(json.loads((folder / "model.json").read_text()))
     else:
-        if not folder.is_dir():
-            raise UserError(f"--model {folder}: no such folder; give a model folder or a run's output folder")
-        handle = None
-        for reg in registry.all("model_type"):
-            found = reg.cls.detect(folder)
-            if found is not None:
-                handle = reg.cls(found)
-                break
-        if handle is None:
-            raise UserError(f"--model {folder}: no model type recognises this folder "
-                            "(expected genai_config.json for ONNX or config.json for Hugging Face)")
+        handle = _detect(registry, folder)
     if args.adapter:
         adapters = handle.config.get("adapters") or {}
         if args.adapter not in adapters:
@@ -202,3 +194,15 @@ def config_path(args) -> Path:
     if not path:
         raise UserError("run: no config given; use 'modelpress run CONFIG' or 'modelpress run --config CONFIG'")
     return Path(path)
+
+
+def _detect(registry: Any, folder: Path) -> Any:
+    """The model handle of the first model type that recognises ``folder``."""
+    if not folder.is_dir():
+        raise UserError(f"--model {folder}: no such folder; give a model folder or a run's output folder")
+    for reg in registry.all("model_type"):
+        found = reg.cls.detect(folder)
+        if found is not None:
+            return reg.cls(found)
+    raise UserError(f"--model {folder}: no model type recognises this folder "
+                    "(expected genai_config.json for ONNX or config.json for Hugging Face)")

@@ -109,7 +109,7 @@ class _Migration:
         """A mapping of data configs becomes the list form; each entry is migrated."""
         data = cfg.get("data_configs")
         if isinstance(data, dict):
-            listed = []
+            listed: list[dict] = []
             for name, entry in data.items():
                 if isinstance(entry, dict):
                     if entry.get("name", name) != name:

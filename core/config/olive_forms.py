@@ -115,7 +115,7 @@ def dataset_type(m: Any, entry: dict, path: str) -> None:
     since dropping it would train on other tokens than Olive does."""
     part = entry.get("pre_process_data_config")
     value = part.get("dataset_type") if isinstance(part, dict) else None
-    if value is not None and str(value).lower() != "corpus":
+    if isinstance(part, dict) and value is not None and str(value).lower() != "corpus":
         m.problems.append(f"{path}.pre_process_data_config.dataset_type: Olive's {value!r} datasets "
                           f"(source and target columns trained apart) are not supported; join them into one "
                           f"text with text_template (e.g. \"{{source}}\\n{{target}}\") and drop dataset_type")

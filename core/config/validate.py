@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..components import Accelerator, RunContext
+from ..components import Accelerator, Component, RunContext
 from ..errors import ConfigError, did_you_mean
 from ..frozen import Config
 from .checker import Checker
@@ -79,7 +79,7 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     if search is not None and not cfg.get("evaluator"):
         checker.problems.append("search_strategy: a search needs an evaluator to rank its points; "
                                 "set \"evaluator\" to one of evaluators, or set \"search_strategy\": false")
-    accelerator = _accelerator(systems.get(cfg.get("target")), cfg.get("execution_providers"), registry)
+    accelerator = _accelerator(systems.get(cfg.get("target") or ""), cfg.get("execution_providers"), registry)
     checker.problems.extend(host_problems(cfg, systems, registry))
     unset: dict = {}
     notes: list[str] = []
@@ -88,7 +88,7 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     if checker.problems:
         raise ConfigError(list(dict.fromkeys(checker.problems)))
 
-    canonical_out = {
+    canonical_out: dict[str, Any] = {
         "input_model": input_model, "systems": systems, "data_configs": list(data_configs.values()),
         "evaluators": evaluators,
         "passes": {s.name: (s.alternatives[0] if len(s.alternatives) == 1 else s.alternatives) for s in steps},
@@ -161,7 +161,7 @@ def _input_model(entry: dict, checker: Checker, registry: Any) -> dict:
     return checked
 
 
-def cls_marks_path(cls: type, name: str) -> bool:
+def cls_marks_path(cls: type[Component], name: str) -> bool:
     """Whether the schema marks field ``name`` with ``x-path`` (then it is checked already)."""
     prop = (cls.get_schema().get("properties") or {}).get(name)
     return isinstance(prop, dict) and bool(prop.get("x-path"))
