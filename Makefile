@@ -56,7 +56,7 @@ docs: $(STAMP)
 	$(PY) -m modelpress.docgen
 	$(VENV)/bin/mkdocs build --strict --quiet
 
-bench: $(STAMP)
+bench: $(STAMP) olive-venv-builder
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
