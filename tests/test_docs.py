@@ -27,7 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelpress import docgen, hookspecs
+from modelpress import hookspecs
+from modelpress.cli import docgen
+from modelpress.components import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -78,7 +80,7 @@ def test_every_hook_spec_is_documented_with_its_exact_signature():
         assert f"```python\n{signature}\n```" in text, f"docs/hooks.md lacks the signature {signature}"
         assert docgen.hook_doc(fn) in text, f"docs/hooks.md lacks the docstring of {name}"
         for arg in inspect.signature(fn).parameters:
-            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.docgen.HOOK_ARGS"
+            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.cli.docgen.HOOK_ARGS"
     documented = re.findall(r"^## (\w+)$", text, flags=re.M)
     assert sorted(documented) == sorted(HOOKS), "docs/hooks.md documents hooks that do not exist"
 
@@ -106,7 +108,7 @@ def test_generated_reference_is_fresh(tmp_path):
     committed = {p.relative_to(DOCS).as_posix(): p.read_text(encoding="utf-8")
                  for p in [*(DOCS / "reference").glob("*.md"), DOCS / "hooks.md"] if p.exists()}
     stale = sorted(k for k in generated.keys() | committed.keys() if generated.get(k) != committed.get(k))
-    assert not stale, f"regenerate the docs (python -m modelpress.docgen): stale {stale}"
+    assert not stale, f"regenerate the docs (python -m modelpress.cli.docgen): stale {stale}"
 
 
 def test_generation_is_deterministic():
@@ -115,7 +117,8 @@ def test_generation_is_deterministic():
 
 def test_reference_covers_every_builtin_component_and_option():
     registry = docgen.builtin_registry()
-    for kind, (page, _, _) in docgen.PAGES.items():
+    for kind, info in KINDS.items():
+        page = f"{info.plural}.md"
         text = (DOCS / "reference" / page).read_text(encoding="utf-8")
         for reg in registry.all(kind):
             assert f"\n## {reg.name}\n" in text, f"{page} lacks {reg.name}"
@@ -274,7 +277,7 @@ def test_code_shown_in_the_docs_is_the_real_code():
             if kind == "file":
                 assert shown.rstrip("\n") == real.rstrip("\n"), f"{path.name}: the copy of {rel} is stale"
             else:
-                lines, pos = [l for l in shown.splitlines() if l.strip()], 0
+                lines, pos = [ln for ln in shown.splitlines() if ln.strip()], 0
                 for line in lines:
                     pos = real.find(line, pos)
                     assert pos >= 0, f"{path.name}: '{line}' is not in {rel} (or out of order)"

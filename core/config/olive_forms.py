@@ -11,7 +11,8 @@ the notes, the problems and where every moved key came from).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .schema import deref, prop_schema, property_names
 

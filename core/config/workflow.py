@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from .dotted import SEARCH, pop_field, searched_fields, set_field
 from .search_values import SearchParam, case_for
 
-__all__ = ["Step", "Workflow", "SearchParam", "SEARCH"]
+__all__ = ["SEARCH", "SearchParam", "Step", "Workflow"]
 _UNSET = object()
 
 

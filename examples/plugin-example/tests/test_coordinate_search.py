@@ -8,10 +8,11 @@ import sys
 from importlib import metadata
 
 import modelpress_magnitude_prune
+from modelpress_magnitude_prune.coordinate import CoordinateSearch, range_points
+
 from modelpress.components import SubMetric
 from modelpress.frozen import Config
-from modelpress.search_space import Param, SearchSpace
-from modelpress_magnitude_prune.coordinate import CoordinateSearch, range_points
+from modelpress.search.space import Param, SearchSpace
 
 SPACE = [
     Param("prune.sparsity", "prune", "sparsity", {"choices": [0.25, 0.5, 0.75]}),
