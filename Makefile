@@ -58,7 +58,7 @@ docs: $(STAMP)
 	$(PY) -m modelpress.cli.docgen
 	$(VENV)/bin/mkdocs build --strict --quiet
 
-bench: $(STAMP)
+bench: $(STAMP) olive-venv-builder
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
