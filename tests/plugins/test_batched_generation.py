@@ -15,7 +15,7 @@ import pytest
 
 from modelpress import hookimpl
 from modelpress.components import Accelerator, DataContainer, RunContext
-from modelpress.evaluation import evaluate_with_details
+from modelpress.evaluate.evaluator import evaluate_with_details
 from modelpress.frozen import thaw
 
 pytest.importorskip("torch")
@@ -74,7 +74,7 @@ class Rows(DataContainer):
     """Rows given inline in the config."""
 
     name = "InlineRows"
-    schema = {"type": "object"}  # noqa: RUF012 (a class constant, never mutated)
+    schema = {"type": "object"}
 
     def rows(self):
         return thaw(self.config["rows"])
