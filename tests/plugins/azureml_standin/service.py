@@ -118,7 +118,7 @@ class StandIn(StandInServer):
         if secrets:
             # as the service: asked for an expirable secret (every azure-ai-ml since 1.18), it
             # answers with a SAS token; older clients get the account key
-            if body and json.loads(body).get("expirableSecret"):
+            if (json.loads(body) if isinstance(body, (str, bytes)) else body or {}).get("expirableSecret"):
                 return 200, {}, json.dumps({"secretsType": "Sas", "sasToken": "sv=2024-01-01&sig=standin"})
             return 200, {}, json.dumps({"secretsType": "AccountKey", "key": "c3RhbmRpbg=="})
         # the job outputs' store and the artifact (log) store share one container here
