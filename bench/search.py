@@ -199,7 +199,7 @@ def part_lora(seeds: int) -> None:
 def part_workers(trials: int, sleep: float, storages: list[str]) -> None:
     from modelpress import config as config_mod
     from modelpress.plugins.optuna_search.storage import open_storage
-    from modelpress.search import prepare_study, strategy_config
+    from modelpress.search.study import prepare_study, strategy_config
 
     use_bench_plugin()
     from modelpress.registry import get_registry
@@ -266,7 +266,7 @@ def worker_main(config: str, barrier: str, name: str, count: str) -> int:
     (Path(barrier) / name).write_text("ready")
     while len(list(Path(barrier).iterdir())) < int(count):
         time.sleep(0.01)
-    from modelpress.search import search_worker_main
+    from modelpress.api import search_worker_main
 
     return search_worker_main(config)
 

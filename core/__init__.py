@@ -6,8 +6,8 @@ __all__ = ["__version__", "hookimpl", "run"]
 
 
 def run(config, **overrides):
-    """Run a workflow from a config path or dict; returns a :class:`RunResult`."""
-    from .engine import run_workflow
+    """Run a workflow from a config path or dict; returns a :class:`modelpress.engine.outputs.RunResult`."""
+    from .api import run_workflow
 
     return run_workflow(config, **overrides)
 

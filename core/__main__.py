@@ -1,6 +1,6 @@
 """``python -m modelpress``: the command line."""
 import sys
 
-from .cli import main
+from .cli.app import main
 
 sys.exit(main())

@@ -1,8 +1,8 @@
 """Read-only views of validated configs."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 
 def freeze(value: Any) -> Any:

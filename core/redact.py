@@ -15,7 +15,8 @@ token does not change a key. What counts as a secret:
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MASK = "***"
 _SECRET_KEY = re.compile(

@@ -6,30 +6,17 @@ class, the name and its aliases in one place.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pluggy
 
-from .cache_keys import distribution_of
-from .components import BASES, Component, ModelHandle
+from .components import KINDS, Component, ModelHandle
+from .engine.cache_keys import distribution_of
 from .errors import ConfigError, UserError, did_you_mean
 from .frozen import Config
 from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, new_plugin_manager  # noqa: F401 (re-exported)
-
-HOOK_OF_KIND = {
-    "pass": "register_passes",
-    "data_container": "register_data_containers",
-    "system": "register_systems",
-    "search_strategy": "register_search_strategies",
-    "metric": "register_metrics",
-    "model_type": "register_model_types",
-    "resource": "register_resources",
-}
-KIND_WORDS = {
-    "pass": "pass", "data_container": "data container", "system": "system",
-    "search_strategy": "search strategy", "metric": "metric", "model_type": "model type", "resource": "resource",
-}
 
 
 @dataclass(frozen=True)
@@ -58,14 +45,14 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
-        self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in HOOK_OF_KIND}
-        self._aliases: dict[str, dict[str, str]] = {k: {} for k in HOOK_OF_KIND}
+        self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
+        self._aliases: dict[str, dict[str, str]] = {k: {} for k in KINDS}
         #: plugin name -> why it is unavailable (one line naming it and its distribution)
         self.broken: dict[str, str] = dict(getattr(pm, "broken", {}))
         for plugin in [name for name, _ in pm.list_name_plugin()]:
             staged: list[Registration] = []
             try:
-                for kind, hook_name in HOOK_OF_KIND.items():
+                for kind, hook_name in ((k.name, k.hook) for k in KINDS.values()):
                     for impl in getattr(pm.hook, hook_name).get_hookimpls():
                         if impl.plugin_name == plugin:
                             impl.function(register=self._registrar(kind, plugin, staged))
@@ -82,25 +69,25 @@ class Registry:
                     self._aliases[reg.kind][alias] = reg.name
 
     def _registrar(self, kind: str, plugin: str, staged: list[Registration]):
-        base = BASES[kind]
+        base = KINDS[kind].base
 
         def register(cls: type) -> type:
             where = describe(self.pm, plugin)
             if not (isinstance(cls, type) and issubclass(cls, base)):
-                raise UserError(f"{where}: register_{kind}s got {cls!r}; "
-                                f"expected a subclass of {base.__module__}.{base.__name__}")
+                raise UserError(f"{where}: {KINDS[kind].hook} got {cls!r}; "
+                                f"expected a subclass of modelpress.components.{base.__name__}")
             if not cls.name:
                 raise UserError(f"{where}: {cls.__qualname__} has no 'name'")
             for name in (cls.name, *cls.aliases):
                 taken = self._by_kind[kind].get(self._aliases[kind].get(name, name))
                 taken = taken or next((r for r in staged if r.kind == kind and name in (r.name, *r.cls.aliases)), None)
                 if taken is not None:
-                    raise UserError(f"{where}: {KIND_WORDS[kind]} '{name}' is already registered "
+                    raise UserError(f"{where}: {KINDS[kind].word} '{name}' is already registered "
                                     f"by {describe(self.pm, taken.plugin)}; choose another name")
             try:
                 cls.get_schema()
             except Exception as exc:  # e.g. a schema file left out of the wheel
-                raise UserError(f"{where}: the schema of {KIND_WORDS[kind]} {cls.name} ({cls.schema!r}) "
+                raise UserError(f"{where}: the schema of {KINDS[kind].word} {cls.name} ({cls.schema!r}) "
                                 f"cannot be read ({type(exc).__name__}: {exc}); reinstall the plugin "
                                 "or report it to its author") from None
             dist = self.pm.distributions.get(plugin) if hasattr(self.pm, "distributions") else None
@@ -116,7 +103,7 @@ class Registry:
         return sorted(self._by_kind[kind])
 
     def all(self, kind: str | None = None) -> list[Registration]:
-        kinds = [kind] if kind else list(HOOK_OF_KIND)
+        kinds = [kind] if kind else list(KINDS)
         return [r for k in kinds for _, r in sorted(self._by_kind[k].items())]
 
     def canonical_name(self, kind: str, name: str) -> str | None:
@@ -128,7 +115,7 @@ class Registry:
         canonical = self.canonical_name(kind, name) if isinstance(name, str) else None
         if canonical is None:
             known = [*self._by_kind[kind], *self._aliases[kind]]
-            word = KIND_WORDS[kind]
+            word = KINDS[kind].word
             noun = word if word.endswith(" type") else f"{word} type"
             plural = {"pass": "passes", "search strategy": "search strategies"}.get(word, word + "s")
             broken = "".join(f"; {line}" for line in self.broken.values())

@@ -23,13 +23,7 @@ PHI3_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<unk>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
-_WORDS = (
-    "I am thrilled happy excited delighted glad scared afraid terrified worried anxious "
-    "sad lonely heartbroken shocked amazed surprised cannot believe what just happened "
-    "the new job house dog friend movie storm night trip party news results exam gift "
-    "this is wonderful terrible frightening unexpected lost my keys again won lottery "
-    "### Text: The tone is: joy sadness fear surprise"
-).split()
+_WORDS = ["I", "am", "thrilled", "happy", "excited", "delighted", "glad", "scared", "afraid", "terrified", "worried", "anxious", "sad", "lonely", "heartbroken", "shocked", "amazed", "surprised", "cannot", "believe", "what", "just", "happened", "the", "new", "job", "house", "dog", "friend", "movie", "storm", "night", "trip", "party", "news", "results", "exam", "gift", "this", "is", "wonderful", "terrible", "frightening", "unexpected", "lost", "my", "keys", "again", "won", "lottery", "###", "Text:", "The", "tone", "is:", "joy", "sadness", "fear", "surprise"]
 
 
 def corpus(n: int = 400, seed: int = 0) -> list[str]:

@@ -27,7 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelpress import docgen, hookspecs
+from modelpress import hookspecs
+from modelpress.cli import docgen
+from modelpress.components import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -75,7 +77,7 @@ def test_every_hook_spec_is_documented_with_its_exact_signature():
         assert f"```python\n{signature}\n```" in text, f"docs/hooks.md lacks the signature {signature}"
         assert docgen.hook_doc(fn) in text, f"docs/hooks.md lacks the docstring of {name}"
         for arg in inspect.signature(fn).parameters:
-            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.docgen.HOOK_ARGS"
+            assert docgen.HOOK_ARGS.get(arg), f"{name}({arg}): describe '{arg}' in modelpress.cli.docgen.HOOK_ARGS"
     documented = re.findall(r"^## (\w+)$", text, flags=re.M)
     assert sorted(documented) == sorted(HOOKS), "docs/hooks.md documents hooks that do not exist"
 
@@ -103,7 +105,7 @@ def test_generated_reference_is_fresh(tmp_path):
     committed = {p.relative_to(DOCS).as_posix(): p.read_text(encoding="utf-8")
                  for p in [*(DOCS / "reference").glob("*.md"), DOCS / "hooks.md"] if p.exists()}
     stale = sorted(k for k in generated.keys() | committed.keys() if generated.get(k) != committed.get(k))
-    assert not stale, f"regenerate the docs (python -m modelpress.docgen): stale {stale}"
+    assert not stale, f"regenerate the docs (python -m modelpress.cli.docgen): stale {stale}"
 
 
 def test_generation_is_deterministic():
@@ -112,7 +114,8 @@ def test_generation_is_deterministic():
 
 def test_reference_covers_every_builtin_component_and_option():
     registry = docgen.builtin_registry()
-    for kind, (page, _, _) in docgen.PAGES.items():
+    for kind, info in KINDS.items():
+        page = f"{info.plural}.md"
         text = (DOCS / "reference" / page).read_text(encoding="utf-8")
         for reg in registry.all(kind):
             assert f"\n## {reg.name}\n" in text, f"{page} lacks {reg.name}"
@@ -259,7 +262,7 @@ def test_code_shown_in_the_docs_is_the_real_code():
             if kind == "file":
                 assert shown.rstrip("\n") == real.rstrip("\n"), f"{path.name}: the copy of {rel} is stale"
             else:
-                lines, pos = [l for l in shown.splitlines() if l.strip()], 0
+                lines, pos = [ln for ln in shown.splitlines() if ln.strip()], 0
                 for line in lines:
                     pos = real.find(line, pos)
                     assert pos >= 0, f"{path.name}: '{line}' is not in {rel} (or out of order)"
@@ -314,6 +317,9 @@ def test_the_example_pass_is_under_30_lines():
 # ------------------------------------------------------- error messages
 
 ERRORS = {"UserError", "ConfigError", "MissingDependencyError"}
+#: lists whose lines a user sees: problems (``error:`` lines) and a pass's deliberate differences from Olive
+#: (``note:`` lines, ``Pass.config_notes``)
+NOTE_LISTS = {"problems", "differences"}
 
 
 def _message_parts(node) -> list | None:
@@ -329,7 +335,7 @@ def _message_parts(node) -> list | None:
 
 
 def _error_messages() -> list[tuple[str, list]]:
-    """``(file:line, parts)`` of every error raised (or problem line collected) with a literal message."""
+    """``(file:line, parts)`` of every error raised (or problem or note line collected) with a literal message."""
     files = [*sorted((ROOT / "core").rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py")),
              *sorted((ROOT / "examples").glob("*/*/*.py"))]
     found = []
@@ -340,7 +346,7 @@ def _error_messages() -> list[tuple[str, list]]:
             func = node.func
             name = getattr(func, "id", None) or getattr(func, "attr", None)
             collects = (name == "append" and isinstance(func, ast.Attribute)
-                        and (getattr(func.value, "attr", None) or getattr(func.value, "id", None)) == "problems")
+                        and (getattr(func.value, "attr", None) or getattr(func.value, "id", None)) in NOTE_LISTS)
             if name in ERRORS or collects:
                 parts = _message_parts(node.args[0])
                 if parts is not None:
@@ -358,7 +364,7 @@ def _phrase(parts: list) -> list[str]:
     return [piece.strip() for piece in text.split("\0") if piece.strip()]
 
 
-def test_troubleshooting_explains_every_error_message():
+def test_troubleshooting_explains_every_error_message():  # and every note
     doc = " ".join((DOCS / "troubleshooting.md").read_text(encoding="utf-8").split())
     messages = _error_messages()
     assert len(messages) > 50

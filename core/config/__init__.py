@@ -18,5 +18,15 @@ from .migrate import migrate
 from .validate import validate
 from .workflow import SearchParam, Step, Workflow
 
-__all__ = ["load", "check", "load_raw", "migrate", "validate", "workflow_schema", "component_schema",
-           "Workflow", "Step", "SearchParam"]
+__all__ = [
+           "SearchParam",
+           "Step",
+           "Workflow",
+           "check",
+           "component_schema",
+           "load",
+           "load_raw",
+           "migrate",
+           "validate",
+           "workflow_schema",
+]

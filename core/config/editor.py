@@ -8,14 +8,20 @@ config. Pass fields also accept search values.
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
+from ..components import KINDS
 from ..errors import ConfigError, did_you_mean
-from ..registry import HOOK_OF_KIND, KIND_WORDS
-from .check import component_schema_of
+from .component_schemas import component_schema_of
 from .schema import workflow_skeleton
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+#: the ``$id`` of the workflow schema (``modelpress schema``, and the file the package ships)
+WORKFLOW_ID = "urn:modelpress:schema:workflow"
+#: the workflow schema of the built-in plugins, shipped in ``modelpress.schemas`` (docgen writes it)
+SHIPPED = "modelpress.schema.json"
 SEARCH_VALUE = {
     "description": "A search value: candidates, {\"search\": ...} or \"SEARCHABLE_VALUES\".",
     "anyOf": [
@@ -33,13 +39,13 @@ def component_schema(registry: Any, kind: str | None, name: str) -> dict:
     ``kind`` may be None: the name is then looked up in every kind.
     """
     if kind is None:
-        found = [k for k in HOOK_OF_KIND if registry.canonical_name(k, name)]
+        found = [k for k in KINDS if registry.canonical_name(k, name)]
         if not found:
-            known = [n for k in HOOK_OF_KIND for n in registry.names(k)]
+            known = [n for k in KINDS for n in registry.names(k)]
             raise ConfigError(f"{name}: no registered component of that name{did_you_mean(name, known)}; "
                               f"'modelpress plugins' lists them")
         if len(found) > 1:
-            raise ConfigError(f"{name}: names a {' and a '.join(KIND_WORDS[k] for k in found)}; "
+            raise ConfigError(f"{name}: names a {' and a '.join(KINDS[k].word for k in found)}; "
                               f"say which kind")
         kind = found[0]
     reg = registry.get(kind, name, "schema")
@@ -51,7 +57,7 @@ def workflow_schema(registry: Any) -> dict:
     """One JSON Schema of the whole canonical workflow, components included."""
     schema = copy.deepcopy(workflow_skeleton())
     defs = schema["$defs"]
-    for kind in ("model_type", "system", "data_container", "pass", "metric", "search_strategy"):
+    for kind in (k for k in KINDS if k != "resource"):  # resources stand in paths, not entries
         for reg in registry.all(kind):
             key = f"{kind}.{reg.name}"
             defs[key] = _entry_schema(kind, reg, registry, f"#/$defs/{_escape(key)}")
@@ -75,7 +81,14 @@ def workflow_schema(registry: Any) -> dict:
                           "then": {"$ref": f"#/$defs/search_strategy.{_escape(c)}"}}
                          for n, c in _all_names(registry, "search_strategy")]
     defs["search_value"] = SEARCH_VALUE
-    return schema
+    return {"$schema": schema.pop("$schema", DRAFT), "$id": WORKFLOW_ID, **schema}
+
+
+def write_shipped_schema(folder: Path, registry: Any) -> Path:
+    """Write ``folder/modelpress.schema.json``: the workflow schema of ``registry``'s components."""
+    path = Path(folder) / SHIPPED
+    path.write_text(json.dumps(workflow_schema(registry), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def _entry_schema(kind: str, reg: Any, registry: Any, base: str) -> dict:
@@ -92,7 +105,7 @@ def _entry_schema(kind: str, reg: Any, registry: Any, base: str) -> dict:
             common = workflow_skeleton()["$defs"]["search_strategy"]["properties"]
             props = {**copy.deepcopy(common), **props}
         return {**own, "title": reg.name, "properties": props}
-    head = {"type": {"description": f"The {KIND_WORDS[kind]} type.", "enum": [reg.name, *reg.cls.aliases]}}
+    head = {"type": {"description": f"The {KINDS[kind].word} type.", "enum": [reg.name, *reg.cls.aliases]}}
     if kind == "data_container":
         head = {"name": {"type": "string", "minLength": 1}, **head}
     required = [*head, *(own.get("required") or [])]
@@ -105,7 +118,7 @@ def _pick(registry: Any, kind: str, base: dict | None = None) -> dict:
     return {
         **base,
         "properties": {**base.get("properties", {}),
-                       "type": {"description": f"The {KIND_WORDS[kind]} type.", "enum": _names(registry, kind)}},
+                       "type": {"description": f"The {KINDS[kind].word} type.", "enum": _names(registry, kind)}},
         "allOf": [{"if": {"properties": {"type": {"const": n}}, "required": ["type"]},
                    "then": {"$ref": f"#/$defs/{kind}.{_escape(c)}"}} for n, c in _all_names(registry, kind)],
     }

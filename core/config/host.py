@@ -36,7 +36,7 @@ def host_problems(cfg: dict, systems: dict[str, Any], registry: Any) -> list[str
         try:
             accelerators = cls(Config({k: v for k, v in entry.items() if k != "type"}),
                                RunContext(registry)).accelerators()
-        except Exception:  # noqa: BLE001 - a broken system entry is reported by its schema check
+        except Exception:
             continue
         needing = [a for a in accelerators if a.execution_provider in CUDA_PROVIDERS]
         reason = cuda_missing() if needing else ""
@@ -87,7 +87,7 @@ def torch_cuda_version(version_file: Path | None = None) -> str | None:
         spec = importlib.util.find_spec("torch")
         if spec is None or not spec.submodule_search_locations:
             return "unknown"
-        version_file = Path(list(spec.submodule_search_locations)[0]) / "version.py"
+        version_file = Path(next(iter(spec.submodule_search_locations))) / "version.py"
     try:
         text = version_file.read_text(encoding="utf-8")
     except OSError:

@@ -6,8 +6,9 @@ are errors too (both parsers would silently keep the last one).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -71,7 +72,7 @@ def _parse_yaml(text: str, path: Path) -> Any:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -119,6 +120,7 @@ def check(raw: Mapping[str, Any], registry: Any, base_dir: Path, source: Path | 
     problems = [origins.as_written(line, say_canonical=False) for line in migration_problems]
     try:
         workflow = validate(canonical, registry, base_dir, source)
+        workflow.config_notes = [origins.as_written(line) for line in workflow.config_notes]
     except ConfigError as exc:
         problems += [origins.as_written(line) for line in exc.problems]
         workflow = None

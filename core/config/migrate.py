@@ -26,13 +26,15 @@ so that a later error names the key as written.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigError
 from . import olive_forms, olive_workflow
+from .messages import join_path
 from .olive_workflow import SEARCH_CONFIG_KEYS  # noqa: F401 (the docs test reads it here)
 from .origins import Origins
-from .schema import deref, join_path, prop_schema, property_names
+from .schema import deref, prop_schema, property_names
 from .search_values import is_search_value
 
 HF_CONFIG_KEYS = {"model_loading_args": "load_kwargs", "from_pretrained_args": "load_kwargs"}
@@ -140,6 +142,7 @@ class _Migration:
                 self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
         olive_forms.component_types(self, entry, path, schema)
         olive_forms.dataset_type(self, entry, path)
+        olive_forms.old_text_defaults(self, entry, path, schema)
         self.component("data_container", entry, path)
 
     def hoist_data_config(self, cfg: dict, owner: dict, key: str, path: str, name: str) -> None:

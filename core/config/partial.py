@@ -10,12 +10,14 @@ files that must exist.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
 from ..components import Accelerator
 from ..errors import ConfigError
 from ..frozen import Config
+from .component_schemas import component_schema_of
 from .schema import fill_defaults, validator_for
 from .search_values import is_search_value
 
@@ -23,8 +25,6 @@ from .search_values import is_search_value
 def own_checks_despite_errors(entry: Any, path: str, checker: Any, registry: Any,
                               accelerator: Accelerator) -> list[str]:
     """``check_config`` lines (prefixed by ``path``) for the valid part of ``entry``."""
-    from .check import component_schema_of
-
     if not isinstance(entry, dict):
         return []
     try:
@@ -40,7 +40,7 @@ def own_checks_despite_errors(entry: Any, path: str, checker: Any, registry: Any
     fill_defaults(schema, body, schema, validator)
     try:
         lines = reg.cls.check_config(Config(body), accelerator)
-    except Exception:  # noqa: BLE001 - the schema problems already say what is wrong
+    except Exception:
         return []
     return [f"{path}.{line}" for line in lines]
 
@@ -68,7 +68,5 @@ def _drop(body: dict, where: list, err: Any) -> None:
             for key in [k for k in target if k not in known]:
                 del target[key]
     elif where and isinstance(parent, (dict, list)):
-        try:
+        with contextlib.suppress(KeyError, IndexError, TypeError):
             del parent[where[-1]]
-        except (KeyError, IndexError, TypeError):
-            pass

@@ -1,4 +1,4 @@
-"""JSON Schema plumbing: cached validators, one-line error messages, defaults.
+"""JSON Schema plumbing: cached validators, references, defaults (messages: :mod:`.messages`).
 
 Validation and default filling are two separate steps: jsonschema first
 checks an instance without touching it, then :func:`fill_defaults` walks the
@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Mapping
+from functools import cache
 from importlib import resources
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, UnknownType, ValidationError
-from referencing.exceptions import Unresolvable
+from jsonschema.exceptions import SchemaError
 
 from ..errors import UserError
+from .messages import one_line
 
 #: keys a component entry carries besides its own config
 ENTRY_KEYS = ("type", "name")
-MAX_SHOWN = 60  # characters of a value quoted in a message
+MAX_VALIDATORS = 256  # validators kept (least recently used go first)
 
 
-@lru_cache(maxsize=None)
+@cache
 def workflow_skeleton() -> dict:
     """schemas/workflow.json: the workflow's keys, components left open.
 
@@ -36,7 +37,7 @@ def workflow_skeleton() -> dict:
     return json.loads(text)
 
 
-_validators: dict[int, tuple[Any, Draft202012Validator]] = {}
+_validators: OrderedDict[int, tuple[Any, Draft202012Validator]] = OrderedDict()  # id(schema) -> ...
 
 
 def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool = False) -> Draft202012Validator:
@@ -49,6 +50,7 @@ def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool 
     """
     hit = _validators.get(id(schema))
     if hit is not None and hit[0] is schema and not check:
+        _validators.move_to_end(id(schema))
         return hit[1]
     if check:
         try:
@@ -59,6 +61,8 @@ def validator_for(schema: Mapping[str, Any], owner: str = "schema", check: bool 
                             f"fix the plugin's schema") from None
     validator = Draft202012Validator(schema)
     _validators[id(schema)] = (schema, validator)  # keep schema alive so its id stays unique
+    if len(_validators) > MAX_VALIDATORS:  # one in, one out
+        _validators.popitem(last=False)
     return validator
 
 
@@ -68,10 +72,9 @@ def closed(schema: Mapping[str, Any]) -> dict:
     Unknown keys are errors in modelpress even when a schema forgot to say
     ``additionalProperties: false``; ``type`` and ``name`` are the entry's.
     """
-    out = dict(schema)
-    if not any(k in out for k in ("additionalProperties", "unevaluatedProperties", "patternProperties")):
-        out["additionalProperties"] = False
-    return out
+    if any(k in schema for k in ("additionalProperties", "unevaluatedProperties", "patternProperties")):
+        return schema if isinstance(schema, dict) else dict(schema)  # the same object: its validator is cached
+    return {**schema, "additionalProperties": False}
 
 
 # --------------------------------------------------------------- references
@@ -176,121 +179,3 @@ def _with_defs(sub: Any, root: Mapping[str, Any]) -> Any:
     if isinstance(sub, Mapping) and "$defs" in root:
         return {"$defs": root["$defs"], **sub}
     return sub
-
-
-# -------------------------------------------------------------------- errors
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """Squash a message onto one line of at most ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def shown(value: Any) -> str:
-    """A short JSON rendering of a value for messages."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
-
-
-def join_path(prefix: str, parts: Iterable[Any]) -> str:
-    """``passes.lora`` + ``["training_args", 0]`` -> ``passes.lora.training_args[0]``."""
-    out = prefix
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out = f"{out}.{part}" if out else str(part)
-    return out
-
-
-TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
-              "object": "an object", "array": "a list", "null": "null"}
-
-UnknownKeyHook = Callable[[str, str, Mapping[str, Any]], str]
-
-
-def error_lines(validator: Draft202012Validator, instance: Any, prefix: str,
-                unknown_key: UnknownKeyHook | None = None) -> list[str]:
-    """Every schema problem of ``instance``, one line each, prefixed by its path."""
-    lines: list[str] = []
-    try:
-        errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    except (SchemaError, UnknownType, Unresolvable) as exc:  # the plugin's schema, not the user's config
-        raise UserError(f"{prefix or '(top level)'}: the JSON Schema that checks this is broken "
-                        f"({one_line(str(exc), 160)}); fix the plugin's schema") from None
-    for err in errors:
-        lines.extend(_format(err, prefix, unknown_key))
-    return list(dict.fromkeys(lines))
-
-
-def _format(err: ValidationError, prefix: str, unknown_key: UnknownKeyHook | None) -> list[str]:
-    path = join_path(prefix, err.absolute_path)
-    kind, value = err.validator, err.validator_value
-    if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(err.instance, dict):
-        known = set(err.schema.get("properties") or {})
-        patterns = err.schema.get("patternProperties") or {}
-        extra = [k for k in err.instance if k not in known and not any(re.search(p, k) for p in patterns)]
-        lines = []
-        for key in extra:
-            key = str(key)  # YAML allows number keys; messages need text
-            where = join_path(path, [key])
-            lines.append(f"{where}: " + (unknown_key(where, key, err.schema) if unknown_key
-                                         else f"unknown key '{key}'; remove it"))
-        return lines
-    if kind == "required" and isinstance(err.instance, dict):
-        missing = [k for k in value if k not in err.instance]
-        return [f"{path or '(top level)'}: missing required key '{k}'; add it" for k in missing]
-    if kind == "type":
-        types = [value] if isinstance(value, str) else list(value)
-        expected = " or ".join(TYPE_WORDS.get(t, t) for t in types)
-        return [f"{path}: expected {expected}, got {shown(err.instance)}"]
-    if kind == "enum":
-        from ..errors import did_you_mean
-        hint = did_you_mean(err.instance, [v for v in value if isinstance(v, str)]) if isinstance(err.instance, str) else ""
-        choices = ", ".join(shown(v) for v in value)
-        return [f"{path}: {shown(err.instance)} is not one of {choices}{hint or '; use one of them'}"]
-    if kind == "const":
-        return [f"{path}: expected {shown(value)}, got {shown(err.instance)}"]
-    if kind in ("anyOf", "oneOf") and err.context:
-        return _format_branches(err, path, prefix, unknown_key)
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        word = {"minimum": "at least", "maximum": "at most",
-                "exclusiveMinimum": "above", "exclusiveMaximum": "below"}[kind]
-        return [f"{path}: {shown(err.instance)} is out of range; it must be {word} {value}"]
-    if kind in ("minItems", "minLength"):
-        return [f"{path}: {shown(err.instance)} is too short; give at least {value} "
-                f"{'item' if kind == 'minItems' else 'character'}{'s' if value != 1 else ''}"]
-    return [f"{path}: {one_line(err.message)}"]
-
-
-def _format_branches(err: ValidationError, path: str, prefix: str, unknown_key: UnknownKeyHook | None) -> list[str]:
-    """An ``anyOf``: report the branch the value was meant for, else what is accepted."""
-    by_branch: dict[int, list[ValidationError]] = {}
-    for sub in err.context:
-        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
-    here = list(err.absolute_path)
-    meant = [subs for subs in by_branch.values()
-             if not any(list(s.absolute_path) == here and s.validator in ("type", "const", "enum") for s in subs)]
-    if meant:
-        lines = []
-        for sub in meant[0]:
-            lines.extend(_format(sub, prefix, unknown_key))
-        return lines
-    expected = []
-    for branch in err.validator_value:
-        branch = branch if isinstance(branch, Mapping) else {}
-        if "const" in branch:
-            expected.append(shown(branch["const"]))
-        elif "enum" in branch:
-            expected.extend(shown(v) for v in branch["enum"])
-        elif "type" in branch:
-            types = [branch["type"]] if isinstance(branch["type"], str) else branch["type"]
-            expected.extend(TYPE_WORDS.get(t, t) for t in types)
-        elif "$ref" in branch:
-            expected.append(branch["$ref"].rsplit("/", 1)[-1].replace("_", " "))
-    wanted = " or ".join(dict.fromkeys(expected)) or "a value matching the schema"
-    return [f"{path}: expected {wanted}, got {shown(err.instance)}"]

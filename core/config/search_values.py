@@ -34,7 +34,8 @@ from typing import Any
 
 from ..errors import ConfigError, did_you_mean
 from .dotted import SEARCH
-from .schema import _with_defs, accepts_type, deref, error_lines, prop_schema, property_names, shown
+from .messages import error_lines, shown
+from .schema import _with_defs, accepts_type, deref, prop_schema, property_names
 
 SEARCH_KEYS = ("search", SEARCH)
 SEARCHABLE = "SEARCHABLE_VALUES"

@@ -4,29 +4,39 @@ First the workflow's own keys (schemas/workflow.json), then every component
 with the schema of its registered type, each pass's own checks
 (``check_config``: training_args, ...), the named references between them,
 the local files that must exist and the accelerators this host can provide.
+Each pass's ``config_notes`` (deliberate differences from Olive) are kept in
+:attr:`Workflow.config_notes`.
 Every problem found is reported at once, one line each: a broken entry only
 skips the checks that need that entry, never the rest of the config.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..components import Accelerator, RunContext
 from ..errors import ConfigError, did_you_mean
 from ..frozen import Config
-from .check import Checker, component_schema_of
+from .checker import Checker
+from .component_schemas import component_schema_of
+from .depends import case_problems, cycle_problems
 from .host import host_problems
+from .messages import error_lines
 from .partial import own_checks_despite_errors
-from .schema import closed, error_lines, fill_defaults, shown, validator_for, workflow_skeleton
-from .search_values import case_for
-from .workflow import SEARCH, Step, Workflow
+from .schema import closed, fill_defaults, validator_for, workflow_skeleton
+from .workflow import Step, Workflow
 
 LOCAL = "local"
-LOCAL_TYPE = "LocalSystem"
-SEARCH_HINT = 'set "search_strategy": {"sampler": "tpe"} (or another sampler)'
+
+
+def _search_hint() -> str:
+    """What to set to turn the search on (the sampler: the schema's default)."""
+    sampler = workflow_skeleton()["$defs"]["search_strategy"]["properties"]["sampler"]["default"]
+    return f'set "search_strategy": {{"sampler": "{sampler}"}} (or another sampler)'
 _sampler_schemas: dict[type, dict] = {}
 
 
@@ -72,7 +82,9 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     accelerator = _accelerator(systems.get(cfg.get("target")), cfg.get("execution_providers"), registry)
     checker.problems.extend(host_problems(cfg, systems, registry))
     unset: dict = {}
-    steps = _passes(cfg, checker, registry, search is not None, accelerator, unset, clean) if ok("passes") else []
+    notes: list[str] = []
+    steps = (_passes(cfg, checker, registry, search is not None, accelerator, unset, clean, notes)
+             if ok("passes") else [])
     if checker.problems:
         raise ConfigError(list(dict.fromkeys(checker.problems)))
 
@@ -95,7 +107,7 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
         evaluate_input_model=cfg["evaluate_input_model"], search_strategy=search,
         execution_providers=cfg["execution_providers"], cache_dir=Path(cfg["cache_dir"]),
         output_dir=Path(cfg["output_dir"]), clean_cache=cfg["clean_cache"],
-        log_severity_level=cfg["log_severity_level"], unset_values=unset,
+        log_severity_level=cfg["log_severity_level"], unset_values=unset, config_notes=notes,
     )
 
 
@@ -128,10 +140,10 @@ def _systems(cfg: dict, checker: Checker, registry: Any, ok) -> dict[str, dict]:
         checked, _ = checker.entry("system", entry, f"systems.{name}")
         out[name] = checked if checked is not None else dict(entry)
     if LOCAL not in out and LOCAL in (cfg.get("host"), cfg.get("target")):
-        if registry.canonical_name("system", LOCAL_TYPE) is None:
-            out[LOCAL] = {"type": LOCAL_TYPE}
-        else:  # the implicit local system, with its defaults
-            out[LOCAL] = checker.entry("system", {"type": LOCAL_TYPE}, f"systems.{LOCAL}")[0] or {"type": LOCAL_TYPE}
+        # the implicit local system (the plugin whose system stands for it), with its defaults
+        implicit = next((r.name for r in registry.all("system") if r.cls.stands_for == LOCAL), None)
+        if implicit is not None:
+            out[LOCAL] = checker.entry("system", {"type": implicit}, f"systems.{LOCAL}")[0] or {"type": implicit}
     return out
 
 
@@ -156,7 +168,7 @@ def cls_marks_path(cls: type, name: str) -> bool:
 
 
 def _evaluators(cfg: dict, checker: Checker, registry: Any, ok) -> dict[str, dict]:
-    from ..goals import goal_config_problems
+    from ..evaluate.goals import goal_config_problems
 
     out = {}
     for name, evaluator in (cfg.get("evaluators") or {}).items():
@@ -231,10 +243,8 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
         reg = registry.get("system", system["type"])
         if not reg.missing:
             body = {k: v for k, v in system.items() if k != "type"}
-            try:
+            with contextlib.suppress(Exception):
                 found = reg.cls(Config(body), RunContext(registry)).accelerators() or found
-            except Exception:  # noqa: BLE001 - a broken system entry is reported by its schema check
-                pass
     if providers:
         matching = [a for a in found if a.execution_provider in providers]
         return matching[0] if matching else Accelerator(found[0].device, providers[0])
@@ -242,7 +252,7 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
 
 
 def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, accelerator: Accelerator,
-            unset: dict, ok) -> list[Step]:
+            unset: dict, ok, notes: list[str]) -> list[Step]:
     steps = []
     for name, value in (cfg.get("passes") or {}).items():
         if not ok(f"passes.{name}"):
@@ -250,20 +260,21 @@ def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, acceler
         entries = value if isinstance(value, list) else [value]
         if len(entries) > 1 and not searching:
             checker.problems.append(f"passes.{name}: a list of {len(entries)} alternative passes needs a "
-                                    f"search; {SEARCH_HINT}, or keep one")
+                                    f"search; {_search_hint()}, or keep one")
         alternatives = []
         for i, entry in enumerate(entries):
             path = f"passes.{name}" + (f"[{i}]" if isinstance(value, list) else "")
             checked, specs = checker.entry("pass", entry, path, search=True)
             if specs and not searching:
                 for key in specs:
-                    checker.problems.append(f"{path}.{key}: a search value needs a search; {SEARCH_HINT}, "
+                    checker.problems.append(f"{path}.{key}: a search value needs a search; {_search_hint()}, "
                                             f"or give one value")
             if checked is None:
                 # schema problems: the pass's own checks still run on the rest
                 checker.problems.extend(own_checks_despite_errors(entry, path, checker, registry, accelerator))
                 alternatives.append(dict(entry))
                 continue
+            checker.problems.extend(cycle_problems(specs, path))
             cls = registry.get("pass", checked["type"]).cls
             schema = component_schema_of(cls)
             for key, spec in specs.items():
@@ -271,23 +282,14 @@ def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, acceler
                 if default is not _NO_DEFAULT:
                     unset[(name, i, key)] = default
                 if "depends_on" in spec:
-                    _check_cases(checked, key, spec, path, checker)
+                    checker.problems.extend(case_problems(checked, key, spec, path))
             if not specs:
                 config = {k: v for k, v in checked.items() if k != "type"}
                 checker.problems.extend(f"{path}.{line}" for line in cls.check_config(Config(config), accelerator))
+                notes.extend(f"{path}.{line}" for line in cls.config_notes(Config(config), accelerator))
             alternatives.append(checked)
         steps.append(Step(name, alternatives))
     return steps
 
 
 _NO_DEFAULT = object()
-
-
-def _check_cases(config: dict, key: str, spec: dict, path: str, checker: Checker) -> None:
-    """A ``depends_on`` on a fixed field must have a case for its value."""
-    parent = config.get(spec["depends_on"])
-    if isinstance(parent, dict) and SEARCH in parent:
-        return
-    if case_for(spec, parent) is None:
-        checker.problems.append(f"{path}.{key}: no case for {spec['depends_on']} = {shown(parent)}; "
-                                f"add {shown(parent if isinstance(parent, str) else shown(parent))} to its cases")

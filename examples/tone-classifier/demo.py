@@ -6,7 +6,10 @@ prints base / fine-tuned / int4 side by side with a few sample generations,
 and writes output/report.html. Every pass and evaluation is cached: a rerun
 only prints.
 
-    python examples/tone-classifier/demo.py [--cache-dir DIR] [--output-dir DIR]
+    python examples/tone-classifier/demo.py [--cache-dir DIR] [--output-dir DIR] [--search]
+
+``--search`` runs search.yaml instead: the int4/int8 build settings searched
+for accuracy on the unseen phrases and latency, with the Pareto front.
 """
 from __future__ import annotations
 
@@ -34,10 +37,10 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def load_workflow(cache_dir: str | None, output_dir: str | None):
+def load_workflow(cache_dir: str | None, output_dir: str | None, name: str = "config.yaml"):
     from modelpress import config
 
-    raw = yaml.safe_load((HERE / "config.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((HERE / name).read_text(encoding="utf-8"))
     raw["input_model"]["gguf_file"] = str(smollm2_gguf())
     if cache_dir:
         raw["cache_dir"] = str(Path(cache_dir).resolve())
@@ -60,7 +63,7 @@ def sample_generations(engine, models: dict, out: Path) -> list[dict]:
     for name, (handle, _) in models.items():
         with handle.open_session(engine.target_accelerator) as session:
             answers = session.generate([data.format(r) for r in rows], max_new_tokens=4)
-        for sample, answer in zip(samples, answers):
+        for sample, answer in zip(samples, answers, strict=False):
             sample[name] = answer.strip()
     path.write_text(json.dumps({"model_ids": ids, "samples": samples}, indent=2), encoding="utf-8")
     return samples
@@ -70,17 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", help="cache folder (default: examples/tone-classifier/cache)")
     parser.add_argument("--output-dir", help="output folder (default: examples/tone-classifier/output)")
+    parser.add_argument("--search", action="store_true", help="run search.yaml (int4/int8 settings searched)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     start = time.perf_counter()
 
-    from modelpress import report
-    from modelpress.engine import Engine
+    from modelpress.api import run_engine
+    from modelpress.engine.chain import Engine
+    from modelpress.evaluate import report
 
-    workflow = load_workflow(args.cache_dir, args.output_dir)
+    workflow = load_workflow(args.cache_dir, args.output_dir, "search.yaml" if args.search else "config.yaml")
     engine = Engine(workflow)
-    result = engine.run()
+    result = run_engine(engine)
     out = Path(result.output_dir)
+    if args.search:
+        return print_front(out, report.write_report(out), start)
 
     # The merged PyTorch model is an intermediate: evaluate it too (cached like any evaluation).
     merge = next(n for n in result.footprints if n["step"] == "merge")
@@ -109,10 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     for s in sample_generations(engine, models, out):
         print(f"- {s['phrase']}\n  label {s['label']!r}: base {s['base']!r}, "
               f"fine-tuned {s['fine-tuned']!r}, int4 {s['int4']!r}")
-    base, tuned = values["input"].get("tone-accuracy"), values["merge"].get("tone-accuracy")
-    if base is not None and tuned is not None:
-        print(f"\ntone accuracy: base {base:.1%} -> fine-tuned {tuned:.1%} "
-              f"(int4 ONNX {values['output'].get('tone-accuracy', float('nan')):.1%})")
+    for key, what in (("tone-accuracy", "held-out"), ("unseen-accuracy", "unseen phrases")):
+        base, tuned = values["input"].get(key), values["merge"].get(key)
+        if base is not None and tuned is not None:
+            print(f"tone accuracy, {what}: base {base:.1%} -> fine-tuned {tuned:.1%} "
+                  f"(int4 ONNX {values['output'].get(key, float('nan')):.1%})")
+    print(f"report: {html}\ntotal time: {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def print_front(out: Path, html: Path, start: float) -> int:
+    """The search's Pareto front (pareto.json), one line per point."""
+    pareto = json.loads((out / "pareto.json").read_text(encoding="utf-8"))
+    print(f"\nPareto front ({', '.join(pareto['objectives'])}):")
+    for point in pareto["points"]:
+        shown = ", ".join(f"{k}={v}" for k, v in point.get("params", {}).items())
+        values = ", ".join(f"{k} {v:.3g}" for k, v in (point.get("metrics") or {}).items() if isinstance(v, float))
+        print(f"- {shown}: {values}")
     print(f"report: {html}\ntotal time: {time.perf_counter() - start:.0f} s")
     return 0
 

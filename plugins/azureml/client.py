@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from modelpress.errors import UserError
 
@@ -48,7 +49,7 @@ def workspace_of(client_config: Mapping[str, Any] | None) -> dict:
         return {k: cfg[k] for k in ("subscription_id", "resource_group", "workspace_name")}
     if all(os.environ.get(v) for v in ENV_VARS):
         return dict(zip(("subscription_id", "resource_group", "workspace_name"),
-                        (os.environ[v] for v in ENV_VARS)))
+                        (os.environ[v] for v in ENV_VARS), strict=False))
     return {"config_path": None}  # MLClient.from_config searches from the working folder
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.errors import UserError
 from modelpress.frozen import Config, thaw
@@ -120,7 +121,7 @@ def environment(config: Mapping[str, Any]):
 
 def command_line(inputs: Mapping[str, dict]) -> str:
     """The launcher invocation, with one ``--input name=${{inputs.name}}`` per input."""
-    parts = ["python", "-m", "modelpress.plugins.azureml.launch", JOB_FILE, "${{outputs.%s}}" % OUTPUT_NAME]
+    parts = ["python", "-m", "modelpress.plugins.azureml.launch", JOB_FILE, f"${{{{outputs.{OUTPUT_NAME}}}}}"]
     for name in inputs:
         parts += ["--input", f"{name}=${{{{inputs.{name}}}}}"]
     return " ".join(shlex.quote(p) if not p.startswith("${{") and "=${{" not in p else p for p in parts)

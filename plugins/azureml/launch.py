@@ -3,7 +3,7 @@
 ``python -m modelpress.plugins.azureml.launch job.json OUTPUT --input NAME=PATH ...``
 replaces the job's input markers by the mount paths Azure ML gives, reads the
 Hugging Face token from the Key Vault when the job asks for it, and then does
-exactly what ``python -m modelpress.runner job.json OUTPUT`` does.
+exactly what ``python -m modelpress.engine.runner job.json OUTPUT`` does.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelpress.runner import RESULT_FILE, exit_code, run_job
+from modelpress.engine.runner import RESULT_FILE, exit_code, run_job
 
 from .job_builder import MARKER, VAULT_ENV
 
@@ -71,7 +71,7 @@ def fetch_hf_token(vault_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point on the compute; exit codes as ``modelpress.runner``."""
+    """Entry point on the compute; exit codes as ``modelpress.engine.runner``."""
     parser = argparse.ArgumentParser(prog="modelpress.plugins.azureml.launch")
     parser.add_argument("job")
     parser.add_argument("output_dir")

@@ -82,7 +82,7 @@ class AzureMLRegistryModel(AzureResource):
     """A model in an Azure ML registry: ``{name, registry_name, version}``."""
 
     name = "azureml_registry_model"
-    schema = "resources/azureml_registry_model.json"
+    schema = "modelpress.plugins.azureml:schemas/azureml_registry_model.json"
 
     def aml_input(self) -> dict:
         c = self.config
@@ -101,7 +101,7 @@ class AzureMLModel(AzureResource):
     """A model registered in a workspace: ``{azureml_client, name, version}``."""
 
     name = "azureml_model"
-    schema = "resources/azureml_model.json"
+    schema = "modelpress.plugins.azureml:schemas/azureml_model.json"
 
     def aml_input(self) -> dict:
         return {"type": "custom_model", "path": f"azureml:{self.config['name']}:{self.config['version']}"}
@@ -118,7 +118,7 @@ class AzureMLDatastore(AzureResource):
     """A file or folder in a workspace datastore: ``{azureml_client, datastore_name, relative_path}``."""
 
     name = "azureml_datastore"
-    schema = "resources/azureml_datastore.json"
+    schema = "modelpress.plugins.azureml:schemas/azureml_datastore.json"
 
     @property
     def is_file(self) -> bool:

@@ -3,7 +3,7 @@
 For every job: build the command job (:mod:`.job_builder`), submit it, stream
 its log into ours, download the named output ``output`` into the engine's
 output folder and move the returned model handle there
-(:func:`modelpress.runner.relocate`). Errors a user can act on (credentials,
+(:func:`modelpress.engine.runner.relocate`). Errors a user can act on (credentials,
 compute, cancelled job) are one-line UserErrors; a failed job returns the
 runner's error with the tail of the remote log, as the other systems do.
 """
@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from modelpress.components import System
+from modelpress.engine.runner import RESULT_FILE, relocate
 from modelpress.errors import UserError, did_you_mean
-from modelpress.runner import RESULT_FILE, relocate
 
 from .client import call, ml_client
 from .job_builder import OUTPUT_NAME, build_command_job, restore
@@ -48,7 +48,7 @@ class AzureML(System):
     """An Azure Machine Learning compute (cluster or instance) of a workspace."""
 
     name = "AzureML"
-    schema = "systems/AzureML.json"
+    schema = "modelpress.plugins.azureml:schemas/AzureML.json"
     requires = REQUIRES
     #: Azure ML resources become job inputs: the engine need not download them
     mounts_resources = True

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 
 def ordered_batches(blocks: Sequence[dict], batch_size: int, seed: int, group_by_length: bool) -> Iterator[list[dict]]:

@@ -6,37 +6,24 @@ migration layer (``corpus_strategy`` -> ``strategy``, ``source_max_len`` ->
 """
 from __future__ import annotations
 
-import string
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import DataContainer
 from modelpress.errors import UserError
 
+from .data_checks import check_rows, config_problems, file_list, template_fields  # noqa: F401 (importable here too)
+
 BUILDERS = ("json", "csv", "parquet", "text", "arrow", "webdataset", "imagefolder", "audiofolder")
 WHERE = "data_configs"
-
-
-def _file_list(data_files: Any) -> list[str]:
-    if isinstance(data_files, str):
-        return [data_files]
-    if isinstance(data_files, (list, tuple)):
-        return list(data_files)
-    if isinstance(data_files, Mapping) and "type" not in data_files:
-        return [f for v in data_files.values() for f in _file_list(v)]
-    return []
-
-
-def template_fields(template: str) -> list[str]:
-    """The ``{column}`` names a text template uses."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
 class HuggingfaceContainer(DataContainer):
     """Rows from ``datasets.load_dataset``, formatted by a template or chat template."""
 
     name = "HuggingfaceContainer"
-    schema = "data_containers/HuggingfaceContainer.json"
+    schema = "modelpress.plugins.huggingface:schemas/HuggingfaceContainer.json"
     requires = {"datasets": "pip install 'modelpress[finetune]'"}
 
     def __init__(self, config, context):
@@ -45,11 +32,17 @@ class HuggingfaceContainer(DataContainer):
         self.load_cfg = config["load_dataset_config"]
         self.pre = config.get("pre_process_data_config") or {}
 
+    @classmethod
+    def check_inputs(cls, config: Mapping[str, Any]) -> list[str]:
+        """Problems found at validate time: the template's syntax, empty or broken JSON data files,
+        and rows without a value for a column the config uses (see :mod:`.data_checks`)."""
+        return config_problems(config)
+
     # -- loading ---------------------------------------------------------------
 
     def files(self) -> list[Path]:
         """The local data files (and a local data_name path)."""
-        names = _file_list(self.load_cfg.get("data_files"))
+        names = file_list(self.load_cfg.get("data_files"))
         names.append(self.load_cfg["data_name"])
         found = []
         for name in names:
@@ -68,7 +61,7 @@ class HuggingfaceContainer(DataContainer):
         if isinstance(data_files, Mapping) and "type" in data_files:
             raise UserError(f"{WHERE}.load_dataset_config.data_files: the {data_files['type']} resource was not "
                             f"downloaded; run the workflow with modelpress or give local files")
-        for f in _file_list(data_files):
+        for f in file_list(data_files):
             if not any(c in f for c in "*?[") and "://" not in f and not Path(f).exists():
                 raise UserError(f"{WHERE}.load_dataset_config.data_files: '{f}' does not exist; "
                                 f"relative paths resolve against the config file's folder")
@@ -102,29 +95,14 @@ class HuggingfaceContainer(DataContainer):
             ds = self._load()
             if len(ds) == 0:
                 raise self._empty()
-            self._rows = ds.to_list()
-            self._check_columns(list(ds.column_names))
+            rows = ds.to_list()
+            check_rows(rows, list(ds.column_names), self.pre, self.load_cfg.get("split") or "train")
+            self._rows = rows
         return self._rows
 
     def _empty(self) -> UserError:
         return UserError(f"{WHERE}.load_dataset_config.split: split '{self.load_cfg.get('split') or 'train'}' "
                          f"of '{self.load_cfg['data_name']}' has no rows; check the slice and the data files")
-
-    def _check_columns(self, columns: list[str]) -> None:
-        wanted = []
-        cols = self.pre.get("text_cols")
-        wanted += [cols] if isinstance(cols, str) else list(cols or [])
-        if self.pre.get("text_template"):
-            wanted += template_fields(self.pre["text_template"])
-        if self.pre.get("message_col"):
-            wanted.append(self.pre["message_col"])
-        if not wanted and "text" not in columns:
-            raise UserError(f"{WHERE}.pre_process_data_config: no text_cols, text_template or message_col and no "
-                            f"'text' column; the data has columns {columns}")
-        missing = [c for c in dict.fromkeys(wanted) if c not in columns]
-        if missing:
-            raise UserError(f"{WHERE}.pre_process_data_config: column(s) {missing} not in the data; "
-                            f"it has columns {columns}")
 
     # -- formatting ------------------------------------------------------------
 

@@ -162,7 +162,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         print(f"config written to {target}" + ("; run it with: modelpress run " + target if args.no_run else ""))
     if args.no_run:
         return 0
-    from modelpress.engine import run_workflow
+    from modelpress.api import run_workflow
 
     overrides = {} if args.severity is None else {"log_severity_level": args.severity}
     result = run_workflow(config, **overrides)

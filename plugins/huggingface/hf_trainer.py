@@ -11,8 +11,9 @@ expect.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from transformers import TrainerCallback
 

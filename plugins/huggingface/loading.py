@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from modelpress.errors import UserError
+
+from .model_files import check_handle
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -82,6 +85,7 @@ def resolve(handle_config: Mapping[str, Any]) -> tuple[str, str, dict]:
     if isinstance(path, Mapping):
         raise UserError(f"input_model.model_path: the {path.get('type')} resource was not downloaded; "
                         f"run the workflow with modelpress (which materialises resources) or give a local folder")
+    check_handle(cfg)  # damaged files are one line naming the file, not a loader's traceback
     gguf = cfg.get("gguf_file")
     if gguf:
         from .gguf_cache import dequantised_folder
@@ -138,7 +142,7 @@ def bnb_config(quantization: Mapping[str, Any], device: str = "cpu"):
 
 
 def load_model(handle_config: Mapping[str, Any], *, device: str = "cpu", dtype: str | None = None,
-               quantization: Mapping[str, Any] | None | bool = True, adapter: bool = True,
+               quantization: Mapping[str, Any] | bool | None = True, adapter: bool = True,
                trainable_adapter: bool = False):
     """Load the handle's causal LM.
 

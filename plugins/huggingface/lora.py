@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import Accelerator, ModelHandle, Pass
 from modelpress.errors import UserError
@@ -42,7 +43,7 @@ def target_modules(model_type: str, given: Any) -> Any:
 
 def split_eval(blocks: list[dict], size: float | int, seed: int) -> tuple[list[dict], list[dict]]:
     """Hold out ``size`` blocks (a fraction if < 1) as eval data, chosen with ``seed``."""
-    count = int(round(len(blocks) * size)) if size < 1 else int(size)
+    count = round(len(blocks) * size) if size < 1 else int(size)
     if count <= 0:
         return blocks, []
     if count >= len(blocks):
@@ -58,10 +59,11 @@ class LoRA(Pass):
     """Train a LoRA adapter (peft) on a causal LM."""
 
     name = "LoRA"
-    schema = "passes/LoRA.json"
+    schema = "modelpress.plugins.huggingface:schemas/LoRA.json"
     requires = {"torch": FINETUNE, "transformers": FINETUNE, "peft": FINETUNE}
     libraries = ("torch", "transformers", "peft")
     accepts = ("HfModel",)
+    produces = ("HfModel",)
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any], accelerator: Accelerator) -> list[str]:
@@ -72,9 +74,24 @@ class LoRA(Pass):
         if str(args.get("eval_strategy") or "no") != "no" and not has_eval:
             problems.append(f"training_args.eval_strategy: '{args['eval_strategy']}' needs eval data; set "
                             f"eval_data_config or eval_dataset_size, or set eval_strategy to 'no'")
+        if config.get("quantization_aware") and cls.name != "LoRA":
+            problems.append("quantization_aware: QLoRA already trains on bitsandbytes' 4-bit base; use the LoRA "
+                            "pass to train on ModelBuilder's int4 grid")
         if config.get("eval_data_config") and config.get("eval_dataset_size"):
             problems.append("eval_dataset_size: give either eval_data_config or eval_dataset_size, not both")
         return problems
+
+    @classmethod
+    def config_notes(cls, config: Mapping[str, Any], accelerator: Accelerator) -> list[str]:
+        """Where this config trains differently from Olive on purpose (docs/olive-migration.md)."""
+        args = config.get("training_args") or {}
+        dtype = config.get("torch_dtype") or "bfloat16"
+        differences = targs.olive_differences(args, accelerator.device) + bf16_note(dtype, args, accelerator.device)
+        if config.get("eval_dataset_size") and not config.get("eval_data_config"):
+            differences.append(f"eval_dataset_size: {config['eval_dataset_size']} of the training blocks are held out "
+                               f"for evaluation, as Olive 0.5-0.6 did (Olive 0.13 ignores this key and trains on "
+                               f"every block); remove it to train on every block, or give eval_data_config")
+        return differences
 
     def quantization(self) -> dict | None:
         """The 4-bit record to train against (None: full precision)."""
@@ -99,7 +116,7 @@ class LoRA(Pass):
                             f"add a MergeAdapterWeights pass before training another one")
         cfg = self.config
         args = thaw(cfg.get("training_args") or {})
-        dtype = cfg.get("torch_dtype") or "bfloat16"
+        dtype = cfg["torch_dtype"]  # defaults live in the schema only
         device = self.context.accelerator.device
         seed = int(args.get("seed", 42))
         data_seed = int(args.get("data_seed") if args.get("data_seed") is not None else seed)
@@ -119,18 +136,22 @@ class LoRA(Pass):
             # under torchrun/accelerate launch on CPU, Trainer forms the process group only with use_cpu
             kwargs.setdefault("use_cpu", True)
             kwargs.setdefault("ddp_backend", "gloo")
-        for note in targs.olive_differences(args) + bf16_note(dtype, kwargs, device):
-            log.warning("note: passes.%s: %s", self.name, note)
 
         quant = self.quantization()
+        aware = cfg.get("quantization_aware")
         # float16 means fp32 weights and fp16 mixed precision (full fp16 training is unstable), as in Olive
-        base = load_model(model.config, device=device, dtype="float32" if dtype == "float16" else dtype,
-                          quantization=quant, adapter=False)
+        load_dtype = "float32" if dtype == "float16" or aware else dtype
+        base = load_model(model.config, device=device, dtype=load_dtype, quantization=quant, adapter=False)
+        if aware:  # the grid is computed from the float32 weights, as ModelBuilder computes it
+            from .quant_aware import quantize_base
+
+            log.info("LoRA: base weights on the ModelBuilder grid (%s): %d layers", dict(aware),
+                     len(quantize_base(base, aware)))
+            base.to(getattr(torch, dtype if dtype != "float16" else "float32"))
         base.config.use_cache = False
         prepare_for_finetuning(base, kwargs)
         torch.manual_seed(seed)  # the adapter's initial weights
-        lora = LoraConfig(r=int(cfg.get("r", 64)), lora_alpha=cfg.get("alpha", 16),
-                          lora_dropout=float(cfg.get("lora_dropout", 0.05)), bias="none",
+        lora = LoraConfig(r=int(cfg["r"]), lora_alpha=cfg["alpha"], lora_dropout=float(cfg["lora_dropout"]), bias="none",
                           target_modules=self.target_modules(base),
                           modules_to_save=list(cfg["modules_to_save"]) if cfg.get("modules_to_save") else None,
                           task_type="CAUSAL_LM")
@@ -170,19 +191,27 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def bf16_note(dtype: str, kwargs: Mapping[str, Any], device: str) -> list[str]:
+def bf16_note(dtype: str, args: Mapping[str, Any], device: str) -> list[str]:
     """A line when bfloat16 is asked for on a CPU that emulates it (slow, same meaning)."""
-    if device == "cpu" and (dtype == "bfloat16" or kwargs.get("bf16")) and not cpu_has_bf16():
-        return ["bfloat16 on a CPU without AVX512-BF16/AMX is emulated (slow); torch_dtype: float32 trains "
-                "faster here, at the cost of differing from Olive's default"]
-    return []
+    differences: list[str] = []
+    if device != "cpu" or cpu_has_bf16():
+        return differences
+    if dtype == "bfloat16":
+        differences.append("torch_dtype: bfloat16 (Olive's default) is emulated on this CPU, which has no "
+                           "AVX512-BF16/AMX: same results as Olive, slower; set torch_dtype: float32 to train "
+                           "faster here (unlike Olive)")
+    elif args.get("bf16"):
+        differences.append("training_args.bf16: bfloat16 mixed precision is emulated on this CPU, which has no "
+                           "AVX512-BF16/AMX: same results as Olive, slower; remove bf16 to train faster here "
+                           "(unlike Olive)")
+    return differences
 
 
 class QLoRA(LoRA):
     """LoRA on a base loaded in 4 bits with bitsandbytes (nf4/fp4, double quant)."""
 
     name = "QLoRA"
-    schema = "passes/QLoRA.json"
+    schema = "modelpress.plugins.huggingface:schemas/QLoRA.json"
     requires = {**LoRA.requires, "bitsandbytes": "pip install 'modelpress[qlora]'"}
     libraries = ("torch", "transformers", "peft", "bitsandbytes")
 
@@ -197,9 +226,9 @@ class QLoRA(LoRA):
     def quantization(self) -> dict | None:
         """The bnb 4-bit record; compute_dtype resolved so merge can reproduce it exactly."""
         cfg = self.config
-        dtype = cfg.get("torch_dtype") or "bfloat16"
+        dtype = cfg["torch_dtype"]
         # as Olive: compute in compute_dtype or torch_dtype; float16 keeps fp32 weights (mixed precision)
-        return {"method": "bnb_4bit", "quant_type": cfg.get("quant_type", "nf4"),
-                "double_quant": bool(cfg.get("double_quant", False)),
+        return {"method": "bnb_4bit", "quant_type": cfg["quant_type"],
+                "double_quant": bool(cfg["double_quant"]),
                 "compute_dtype": cfg.get("compute_dtype") or dtype,
                 "load_dtype": "float32" if dtype == "float16" else dtype}

@@ -9,8 +9,9 @@ the ones the adapter saw -- replace the full-precision ones before merging.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import ModelHandle, Pass
 from modelpress.errors import UserError
@@ -54,11 +55,12 @@ class MergeAdapterWeights(Pass):
     """Merge a LoRA or QLoRA adapter into the base weights."""
 
     name = "MergeAdapterWeights"
-    schema = "passes/MergeAdapterWeights.json"
+    schema = "modelpress.plugins.huggingface:schemas/MergeAdapterWeights.json"
     requires = {"torch": "pip install 'modelpress[finetune]'", "transformers": "pip install 'modelpress[finetune]'",
                 "peft": "pip install 'modelpress[finetune]'"}
     libraries = ("torch", "transformers", "peft")
     accepts = ("HfModel",)
+    produces = ("HfModel",)
 
     def run(self, model: ModelHandle, output_dir: Path) -> ModelHandle:
         """Save the merged model in ``output_dir``; return a handle without adapter or quantization."""

@@ -17,7 +17,7 @@ class HfModel(ModelHandle):
 
     name = "HfModel"
     aliases = ("PyTorchModel",)
-    schema = "model_types/HfModel.json"
+    schema = "modelpress.plugins.huggingface:schemas/HfModel.json"
     requires = {"torch": "pip install 'modelpress[finetune]'",
                 "transformers": "pip install 'modelpress[finetune]'"}
     path_fields = ("model_path", "adapter_path", "gguf_file")
@@ -47,3 +47,11 @@ class HfModel(ModelHandle):
         if len(ggufs := sorted(folder.glob("*.gguf"))) == 1:
             return {"gguf_file": str(ggufs[0])}
         return None
+
+    @classmethod
+    def check_inputs(cls, config) -> list[str]:
+        """Damaged local files, found at validate time: JSON that does not parse, truncated
+        safetensors or .bin checkpoints, a gguf_file that is not GGUF (see :mod:`.model_files`)."""
+        from .model_files import handle_problems
+
+        return handle_problems(config)

@@ -19,11 +19,19 @@ Olive's text-generation pre-processing, which an Olive config means:
 - ``join-random``: ``max_samples`` windows starting at seeded random texts.
 - ``line-by-line`` / ``line-by-line-random``: one block per text, truncated to
   ``max_seq_len`` and padded to it with ``pad_to_max_len`` (the default).
+
+``completion_only`` (a modelpress option) takes the loss on the completion
+only: every token that ends at or before the end of the last
+``response_template`` in its text (BOS, the prompt, the template itself) and
+the joiner's tokens get label -100; a token that reaches past the template
+(the answer, the EOS) keeps its label. It works with every strategy: packed
+blocks keep the mask of each text they hold.
 """
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from modelpress.errors import UserError
 
@@ -39,11 +47,14 @@ def with_special_tokens(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, 
     return [f"{bos} {t} {eos}" for t in texts]
 
 
-def _block(ids: list[int], mask: list[int], context: int | None, pre: Mapping[str, Any]) -> dict:
+def _block(ids: list[int], mask: list[int], context: int | None, pre: Mapping[str, Any],
+           loss: list[int] | None = None) -> dict:
     labels = list(ids)
     if context:
         labels[:context] = [IGNORE] * min(context, len(labels))
-    labels = [IGNORE if m != 1 else x for x, m in zip(labels, mask)]
+    labels = [IGNORE if m != 1 else x for x, m in zip(labels, mask, strict=False)]
+    if loss is not None:
+        labels = [x if keep else IGNORE for x, keep in zip(labels, loss, strict=True)]
     block = {"input_ids": list(ids), "labels": labels}
     if pre.get("use_attention_mask", True):
         block["attention_mask"] = list(mask)
@@ -54,6 +65,40 @@ def _encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     return tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"] if texts else []
 
 
+def completion_flags(texts: Sequence[str], offsets: Sequence[Sequence], pre: Mapping[str, Any]) -> list[list[int]]:
+    """Per token, 1 where it takes loss: it ends past the last ``response_template`` of its text."""
+    template = pre.get("response_template")
+    if not template:
+        raise UserError(f"{WHERE}.response_template: completion_only needs the text that ends the prompt, "
+                        f"e.g. '### The tone is:\\n'")
+    flags = []
+    for n, (text, spans) in enumerate(zip(texts, offsets, strict=True)):
+        at = text.rfind(template)
+        if at < 0:
+            raise UserError(f"{WHERE}.response_template: {template!r} is not in text {n} ({text[:60]!r}); "
+                            f"every training text needs it (check text_template)")
+        cut = at + len(template)
+        flags.append([int(end > cut) for _, end in spans])
+    return flags
+
+
+def _encode_with_loss(tokenizer: Any, texts: Sequence[str], pre: Mapping[str, Any]) -> list[tuple[list, list]]:
+    """(ids, loss flags) per text; every token takes loss unless ``completion_only``."""
+    if not pre.get("completion_only"):
+        return [(ids, [1] * len(ids)) for ids in _encode(tokenizer, texts)]
+    if not texts:
+        return []
+    enc = _offsets(tokenizer, texts, add_special_tokens=False, truncation=False)
+    return list(zip(enc["input_ids"], completion_flags(texts, enc["offset_mapping"], pre), strict=True))
+
+
+def _offsets(tokenizer: Any, texts: Sequence[str], **kwargs) -> Any:
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"{WHERE}.completion_only: needs a fast tokenizer (character offsets); this model's "
+                        f"tokenizer is a slow one: set completion_only to false")
+    return tokenizer(list(texts), return_offsets_mapping=True, **kwargs)
+
+
 def join_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, Any], size: int,
                 stride: int | None = None) -> list[dict]:
     """Olive's ``join`` and ``join-sliding-window`` loop (same batching, same overflow)."""
@@ -62,24 +107,27 @@ def join_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, Any], si
     step, context = (stride, size - stride) if stride else (size, None)
     batch = int(pre.get("processing_batch_size") or 1024)
     max_samples = pre.get("max_samples")
+    only = bool(pre.get("completion_only"))
     blocks: list[dict] = []
     overflow: list[int] = []
+    overflow_loss: list[int] = []
     for first in range(0, len(texts), batch):
         if max_samples is not None and len(blocks) >= max_samples:
             break
-        joined = overflow
-        for ids in _encode(tokenizer, texts[first:first + batch]):
+        joined, loss = overflow, overflow_loss
+        for ids, flags in _encode_with_loss(tokenizer, texts[first:first + batch], pre):
             joined += ids + joiner_ids
+            loss += flags + [0 if only else 1] * len(joiner_ids)
         end = 0
         for begin in range(0, len(joined) - size, step):
             end = begin + size
-            blocks.append(_block(joined[begin:end], [1] * size, context, pre))
+            blocks.append(_block(joined[begin:end], [1] * size, context, pre, loss[begin:end] if only else None))
             if max_samples is not None and len(blocks) >= max_samples:
                 break
-        overflow = joined[end:]
+        overflow, overflow_loss = joined[end:], loss[end:]
     if pre.get("keep_last_block") and stride is None and overflow \
             and (max_samples is None or len(blocks) < max_samples):
-        blocks.append(_block(overflow, [1] * len(overflow), None, pre))
+        blocks.append(_block(overflow, [1] * len(overflow), None, pre, overflow_loss if only else None))
     return blocks
 
 
@@ -88,38 +136,49 @@ def random_join_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, A
     joiner = pre.get("joiner", "\n\n")
     joiner_ids = tokenizer.encode(joiner, add_special_tokens=False) if joiner else []
     rng = random.Random(pre.get("random_seed"))
-    cache: dict[int, list[int]] = {}
+    only = bool(pre.get("completion_only"))
+    cache: dict[int, tuple[list, list]] = {}
     blocks = []
     for _ in range(int(pre["max_samples"])):
         for _retry in range(int(pre.get("random_retries") or 10)):
             start = rng.randint(0, len(texts) - 1)
             joined: list[int] = []
+            loss: list[int] = []
             for i in range(start, len(texts)):
                 if i not in cache:
-                    cache[i] = _encode(tokenizer, [texts[i]])[0]
-                joined += cache[i] + joiner_ids
+                    cache[i] = _encode_with_loss(tokenizer, [texts[i]], pre)[0]
+                joined += cache[i][0] + joiner_ids
+                loss += cache[i][1] + [0 if only else 1] * len(joiner_ids)
                 if len(joined) >= size:
                     break
             if len(joined) >= size:
-                blocks.append(_block(joined[:size], [1] * size, None, pre))
+                blocks.append(_block(joined[:size], [1] * size, None, pre, loss[:size] if only else None))
                 break
     return blocks
 
 
-def _line(tokenizer: Any, texts: Sequence[str], pre: Mapping[str, Any], size: int) -> list[tuple[list, list]]:
-    enc = tokenizer(list(texts), max_length=size, truncation=True, add_special_tokens=False,
-                    padding="max_length" if pre.get("pad_to_max_len", True) else False)
-    pairs = list(zip(enc["input_ids"], enc["attention_mask"]))
+def _line(tokenizer: Any, texts: Sequence[str], pre: Mapping[str, Any], size: int) -> list[tuple]:
+    """(ids, attention mask, loss flags or None) per text."""
+    kwargs = dict(max_length=size, truncation=True, add_special_tokens=False,
+                  padding="max_length" if pre.get("pad_to_max_len", True) else False)
+    if pre.get("completion_only"):
+        enc = _offsets(tokenizer, texts, **kwargs)
+        flags = completion_flags(texts, enc["offset_mapping"], pre)
+    else:
+        enc = tokenizer(list(texts), **kwargs)
+        flags = [None] * len(enc["input_ids"])
+    triples = list(zip(enc["input_ids"], enc["attention_mask"], flags, strict=True))
     if pre.get("drop_short_sequences"):
-        pairs = [p for p in pairs if len(p[0]) >= size]
-    return pairs
+        triples = [t for t in triples if len(t[0]) >= size]
+    return triples
 
 
 def line_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, Any], size: int) -> list[dict]:
     """Olive's ``line-by-line``: one block per text, in order."""
     if pre.get("max_samples"):
         texts = texts[:pre["max_samples"]]
-    return [_block(ids, mask, None, pre) for ids, mask in _line(tokenizer, texts, pre, size)] if texts else []
+    return [_block(ids, mask, None, pre, loss) for ids, mask, loss in _line(tokenizer, texts, pre, size)] \
+        if texts else []
 
 
 def random_line_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, Any], size: int) -> list[dict]:
@@ -134,7 +193,7 @@ def random_line_blocks(texts: Sequence[str], tokenizer: Any, pre: Mapping[str, A
             if not pre.get("drop_short_sequences") or len(pair[0]) >= size:
                 break
         if pair:
-            blocks.append(_block(pair[0], pair[1], None, pre))
+            blocks.append(_block(pair[0], pair[1], None, pre, pair[2]))
     return blocks
 
 

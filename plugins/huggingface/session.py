@@ -4,11 +4,14 @@ Generation is greedy with a key/value cache and streams decoded text:
 each yielded piece is the new suffix of the decoded continuation, so the
 pieces always join to ``tokenizer.decode(generated ids)`` (no broken
 multi-byte characters). Generation stops at any EOS id of the model's
-generation config.
+generation config. ``generate`` runs its prompts as one batch: left padding,
+an attention mask and position ids counted from each prompt's first real
+token, so every row computes what it computes alone.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from modelpress.components import InferenceSession
 
@@ -50,6 +53,47 @@ class HfSession(InferenceSession):
                     return
                 yield token
                 inputs = torch.tensor([[token]], device=self.device)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
+                 apply_chat_template: bool = False) -> list[str]:
+        """Greedy answers for ``prompts``, generated as one left-padded batch."""
+        if len(prompts) <= 1:
+            return super().generate(prompts, max_new_tokens=max_new_tokens, apply_chat_template=apply_chat_template)
+        rows = self.generate_batch_ids([self.prompt_ids(p, apply_chat_template) for p in prompts], max_new_tokens)
+        return [self.tokenizer.decode(r, skip_special_tokens=True) for r in rows]
+
+    def generate_batch_ids(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> list[list[int]]:
+        """Greedy new ids per prompt (EOS and what follows dropped), the prompts left-padded into one batch."""
+        import torch
+
+        longest = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([[pad] * (longest - len(p)) + list(p) for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        out: list[list[int]] = [[] for _ in prompts]
+        done = [False] * len(prompts)
+        cache: dict = {}
+        inputs = ids
+        with torch.inference_mode():
+            for _ in range(max_new_tokens):
+                # positions count real tokens only, as in a one-prompt run
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -inputs.shape[1]:]
+                result = self.model(input_ids=inputs, attention_mask=mask, position_ids=positions,
+                                    use_cache=True, **cache)
+                name = "cache" if "cache" in getattr(result, "__dataclass_fields__", {}) else "past_key_values"
+                cache = {name: getattr(result, name)}
+                tokens = result.logits[:, -1].argmax(-1).tolist()
+                for row, token in enumerate(tokens):
+                    if not done[row]:
+                        if token in self.eos_ids:
+                            done[row] = True
+                        else:
+                            out[row].append(token)
+                if all(done):
+                    break
+                inputs = torch.tensor([[t] for t in tokens], device=self.device)
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        return out
 
     def generate_stream(self, prompt: str, *, max_new_tokens: int = 64,
                         apply_chat_template: bool = False) -> Iterator[str]:

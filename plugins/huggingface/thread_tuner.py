@@ -98,7 +98,7 @@ class ThreadTuner(TrainerCallback):
             return
         if not self.rounds:
             return
-        self._recent = (self._recent + [seconds])[-self.window:]
+        self._recent = ([*self._recent, seconds])[-self.window:]
         measured = self.rounds[-1][self.chosen]
         if len(self._recent) == self.window and statistics.median(self._recent) > (1 + self.slack) * measured:
             self._begin_round(state.max_steps - state.global_step)

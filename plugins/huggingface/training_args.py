@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.errors import did_you_mean
 
@@ -31,26 +33,40 @@ OLIVE_WARMUP_RATIO = 0.03
 OLIVE_QLORA_DEFAULTS = {**OLIVE_DEFAULTS, "optim": "paged_adamw_32bit"}
 
 
+def _transformers_class(module: str, name: str) -> ast.ClassDef | None:
+    """The class ``name`` of ``transformers/<module>.py``, parsed (None if not installed)."""
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    source = Path(next(iter(spec.submodule_search_locations))) / module
+    if not source.is_file():
+        return None
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    return next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name), None)
+
+
+@lru_cache(maxsize=1)
+def scheduler_types() -> tuple[str, ...]:
+    """The values of the installed ``transformers.SchedulerType`` (empty if not installed)."""
+    node = _transformers_class("trainer_utils.py", "SchedulerType")
+    body = node.body if node is not None else []
+    return tuple(stmt.value.value for stmt in body if isinstance(stmt, ast.Assign)
+                 and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str))
+
+
 @lru_cache(maxsize=1)
 def transformers_fields() -> frozenset[str]:
     """Field names of the installed ``transformers.TrainingArguments`` (empty if not installed)."""
-    spec = importlib.util.find_spec("transformers")
-    if spec is None or not spec.submodule_search_locations:
+    node = _transformers_class("training_args.py", "TrainingArguments")
+    if node is None:
         return frozenset()
-    source = Path(list(spec.submodule_search_locations)[0]) / "training_args.py"
-    tree = ast.parse(source.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
-            return frozenset(
-                stmt.target.id for stmt in node.body
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                and not stmt.target.id.startswith("_")
-                and "ClassVar" not in ast.unparse(stmt.annotation))
-    return frozenset()
+    return frozenset(stmt.target.id for stmt in node.body
+                     if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                     and not stmt.target.id.startswith("_") and "ClassVar" not in ast.unparse(stmt.annotation))
 
 
 def check(training_args: Mapping[str, Any], where: str = "training_args") -> list[str]:
-    """Problems of a ``training_args`` object: unknown fields, with a did-you-mean."""
+    """Problems of a ``training_args`` object: unknown fields and scheduler names, with a did-you-mean."""
     known = transformers_fields()
     if not known:  # transformers missing: the requirement check reports it
         return []
@@ -60,6 +76,11 @@ def check(training_args: Mapping[str, Any], where: str = "training_args") -> lis
         if key not in allowed:
             problems.append(f"{where}.{key}: not a field of transformers.TrainingArguments (installed "
                             f"version){did_you_mean(key, allowed)}")
+    scheduler, known_schedulers = training_args.get("lr_scheduler_type"), scheduler_types()
+    if isinstance(scheduler, str) and known_schedulers and scheduler not in known_schedulers:
+        problems.append(f"{where}.lr_scheduler_type: unknown scheduler '{scheduler}' (transformers.SchedulerType "
+                        f"has {', '.join(known_schedulers)})"
+                        f"{did_you_mean(scheduler, known_schedulers) or '; use one of those'}")
     return problems
 
 
@@ -91,10 +112,14 @@ def trainer_kwargs(training_args: Mapping[str, Any], work_dir: Path, *, has_eval
     return kwargs
 
 
-def olive_differences(training_args: Mapping[str, Any]) -> list[str]:
-    """One line per place where modelpress deliberately trains differently from Olive."""
-    notes = []
-    if not training_args.get("output_dir"):
-        notes.append("training_args.output_dir is not set: no checkpoints are written (Olive writes them to a "
-                     "temporary folder and deletes them); set output_dir to keep checkpoints and resume")
-    return notes
+def olive_differences(training_args: Mapping[str, Any], device: str = "cpu") -> list[str]:
+    """One line per place where modelpress deliberately trains differently from Olive, with how to opt out."""
+    differences = []
+    if not training_args.get("output_dir") and "save_strategy" not in training_args:
+        differences.append("training_args.output_dir: not set, so no checkpoints are written (Olive writes them "
+                           "to a temporary folder and deletes it); set output_dir to keep checkpoints and resume "
+                           "from them")
+    if device == "cpu" and not (os.environ.get("MODELPRESS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")):
+        differences.append("training_args: the torch thread count is chosen by timing training steps (Olive "
+                           "keeps torch's default); set MODELPRESS_NUM_THREADS=N to fix it")
+    return differences

@@ -5,15 +5,16 @@ from pathlib import Path
 
 from modelpress import hookimpl
 from modelpress.components import System
-from modelpress.runner import run_job
+from modelpress.engine.runner import run_job
 
 
 class LocalSystem(System):
     """This machine, in this Python process."""
 
     name = "LocalSystem"
-    schema = "systems/LocalSystem.json"
+    schema = "modelpress.plugins.local_system:schemas/LocalSystem.json"
     runs_here = True
+    stands_for = "local"  # host/target "local" needs no systems entry
 
     def run_job(self, job: dict, output_dir: Path) -> dict:
         return run_job(job, output_dir, self.context.registry)

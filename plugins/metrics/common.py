@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import string
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from modelpress.errors import UserError
 
@@ -77,6 +78,15 @@ class Progress:
         if self.done >= self.total or now - self.last >= self.every_s:
             self.last = now
             log.info("%s: %d/%d (%.0f s)", self.what, self.done, self.total, now - self.start)
+
+
+def by_length(session: Any, prompts: Sequence[str]) -> list[int]:
+    """Indices of ``prompts`` by token count (stable); the given order if the session cannot count."""
+    try:
+        counts = [session.count_tokens(p) for p in prompts]
+    except NotImplementedError:
+        return list(range(len(prompts)))
+    return sorted(range(len(prompts)), key=counts.__getitem__)
 
 
 def in_chunks(items: Sequence[Any], fn: Callable[[Sequence[Any]], list], what: str, size: int = 8) -> list:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from modelpress.components import Metric
 from modelpress.errors import UserError
@@ -50,7 +50,7 @@ class Custom(Metric):
     """A metric computed by a function in the user's script; its sub types are the user's names."""
 
     name = "custom"
-    schema = "metrics/custom.json"
+    schema = "modelpress.plugins.metrics:schemas/custom.json"
     sub_types = {}  # any name: the function decides what it returns
     needs_data = False
 

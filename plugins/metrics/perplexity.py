@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from modelpress.components import Metric
 from modelpress.errors import UserError
@@ -14,7 +14,7 @@ class Perplexity(Metric):
     """Token-level perplexity of the data's texts (corpus-level, not a mean of per-text values)."""
 
     name = "perplexity"
-    schema = "metrics/perplexity.json"
+    schema = "modelpress.plugins.metrics:schemas/perplexity.json"
     sub_types = {"perplexity": False, "loss": False}
 
     def evaluate(self, model, session, data, sub_types: Sequence[str]) -> dict[str, float]:
@@ -23,7 +23,7 @@ class Perplexity(Metric):
         texts = prompts_for(data, rows, cfg.get("text_template"), "perplexity.text_template")
         sess = session()
         scored = in_chunks(texts, lambda chunk: sess.negative_log_likelihood(
-            chunk, max_length=cfg.get("max_length", 1024)), "perplexity: texts")
+            chunk, max_length=cfg["max_length"]), "perplexity: texts")
         total_nll = sum(nll for nll, _ in scored)
         total_tokens = sum(count for _, count in scored)
         if total_tokens == 0:

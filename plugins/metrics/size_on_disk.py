@@ -1,8 +1,8 @@
 """size_on_disk: bytes of the files a model handle points at."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from modelpress.components import Metric
 from modelpress.errors import UserError
@@ -28,7 +28,7 @@ class SizeOnDisk(Metric):
     """Total size in bytes of the model's files (base, adapter, ONNX data); loads nothing."""
 
     name = "size_on_disk"
-    schema = "metrics/size_on_disk.json"
+    schema = "modelpress.plugins.metrics:schemas/size_on_disk.json"
     sub_types = {"bytes": False, "megabytes": False}
     needs_data = False
 

@@ -10,8 +10,9 @@ tokens per second of each generation, and ``total`` over all of them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from modelpress.components import Metric
 from modelpress.errors import UserError
@@ -66,15 +67,15 @@ class _TimedGeneration(Metric):
             if not prompts:
                 raise UserError(f"{self.name}.prompts: no prompts to time; give 'prompts' or a data_config")
         sess = session()
-        args = dict(max_new_tokens=cfg.get("max_new_tokens", 32),
-                    apply_chat_template=cfg.get("apply_chat_template", False))
-        for _ in range(cfg.get("warmup_runs", 1)):
+        args = dict(max_new_tokens=cfg["max_new_tokens"],
+                    apply_chat_template=cfg["apply_chat_template"])
+        for _ in range(cfg["warmup_runs"]):
             time_generation(sess, prompts[0], **args)
-        todo = [p for _ in range(cfg.get("repeat", 1)) for p in prompts]
+        todo = [p for _ in range(cfg["repeat"]) for p in prompts]
         runs = in_chunks(todo, lambda chunk: [time_generation(sess, p, **args) for p in chunk],
                          f"{self.name}: generations", size=1)
         self.details = {"generations": len(runs), "tokens": sum(r.tokens for r in runs),
-                        "examples": [{"prompt": p, "answer": r.text} for p, r in list(zip(prompts, runs))[:3]]}
+                        "examples": [{"prompt": p, "answer": r.text} for p, r in list(zip(prompts, runs, strict=False))[:3]]}
         return runs
 
 
@@ -82,7 +83,7 @@ class Latency(_TimedGeneration):
     """Generation latency in milliseconds: whole, first token, per later token."""
 
     name = "latency"
-    schema = "metrics/latency.json"
+    schema = "modelpress.plugins.metrics:schemas/latency.json"
     sub_types = {**{s: False for s in STATS}, **{f"first_token_{s}": False for s in STATS},
                  **{f"per_token_{s}": False for s in STATS}}
 
@@ -103,7 +104,7 @@ class Throughput(_TimedGeneration):
     """Generated tokens per second, per generation and in total."""
 
     name = "throughput"
-    schema = "metrics/throughput.json"
+    schema = "modelpress.plugins.metrics:schemas/throughput.json"
     sub_types = {**{s: True for s in STATS}, "total": True}
 
     def evaluate(self, model, session, data, sub_types: Sequence[str]) -> dict[str, float]:

@@ -25,8 +25,9 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .builder_patches import _builder_model_class
 from .lazy_weights import LazyLoader
@@ -51,11 +52,11 @@ def low_memory_build(source: Path, *, lazy: bool) -> Iterator[None]:
         yield
         return
     stores: list[_Store] = []
-    setattr(cls, "make_initializer", _externalizing(originals["make_initializer"], stores))
-    setattr(cls, "to_nbits", _streaming_to_nbits(originals["to_nbits"], module, quantizer))
+    cls.make_initializer = _externalizing(originals["make_initializer"], stores)
+    cls.to_nbits = _streaming_to_nbits(originals["to_nbits"], module, quantizer)
     if lazy:
         loader = LazyLoader(Path(source))
-        setattr(cls, "load_weights", loader.load_weights(originals["load_weights"]))
+        cls.load_weights = loader.load_weights(originals["load_weights"])
         for name in ("make_embedding", "make_layer", "make_layernorm", "make_lm_head"):
             setattr(cls, name, loader.materializing(originals[name]))
     try:

@@ -38,7 +38,7 @@ def builder_source() -> Path | None:
     spec = importlib.util.find_spec("onnxruntime_genai")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "builder.py"
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "builder.py"
     return path if path.is_file() else None
 
 
@@ -85,8 +85,10 @@ def quantization_option(field: str) -> str:
     onnxruntime-genai 0.18 renamed the ``int4_`` options when int8 joined them;
     older builders still use the prefixed names.
     """
-    bare = field.removeprefix("int4_")
     options = known_options()
+    if field == "int4_mixed_precision":  # the builder's name says what it selects: MatMul groups
+        return "matmul_mixed_precision"
+    bare = field.removeprefix("int4_")
     if bare in options or not options:
         return bare
     return field

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 LORA_NODE = re.compile(r"/lora_([AB])/MatMul$")
 

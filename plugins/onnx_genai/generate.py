@@ -1,8 +1,8 @@
 """``generate()``: greedy text generation from an ONNX Runtime GenAI model folder."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from modelpress.components import Accelerator
 from modelpress.errors import UserError

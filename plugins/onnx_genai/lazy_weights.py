@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 FLOATS = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
 
 
@@ -56,7 +55,7 @@ class LazyLoader:
         stored = None  # the first floating-point dtype in the checkpoint
         for file in files:
             with safe_open(str(file), "pt") as fh:
-                for key in fh.keys():
+                for key in fh:
                     self.keys[key] = str(file)
                     stored = stored or FLOATS.get(fh.get_slice(key).get_dtype())
         config = AutoConfig.from_pretrained(str(folder))

@@ -19,7 +19,7 @@ class ONNXModel(ModelHandle):
     """
 
     name = "ONNXModel"
-    schema = "model_types/ONNXModel.json"
+    schema = "modelpress.plugins.onnx_genai:schemas/ONNXModel.json"
     requires = {"onnxruntime_genai": INSTALL}
     path_fields = ("model_path", "adapters")
 

@@ -6,19 +6,22 @@ import io
 import logging
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelpress.components import Accelerator, ModelHandle, Pass
 from modelpress.errors import ConfigError, UserError, did_you_mean
 
 from . import builder_options as bo
+from .builder_source import check_lm_head, from_gguf, source_folder
 from .model import ADAPTER_SUFFIX, GENAI_CONFIG, INSTALL
 
 log = logging.getLogger(__name__)
 
 QUANTIZED = ("int4", "int8")
-INT4_FIELDS = ("int4_block_size", "int4_accuracy_level", "int4_is_symmetric", "int4_algo_config")
+INT4_FIELDS = ("int4_block_size", "int4_accuracy_level", "int4_is_symmetric", "int4_algo_config",
+               "int4_mixed_precision")
 #: builder options that have a field of their own (or that the pass sets itself)
 RESERVED = {
     "adapter_path": "it comes from the input model's adapter_path",
@@ -28,6 +31,7 @@ RESERVED = {
     "filename": "the model file is always model.onnx",
     **{name: f"use the {field} field" for field in INT4_FIELDS
        for name in (field, field.removeprefix("int4_"))},
+    "matmul_mixed_precision": "use the int4_mixed_precision field",
 }
 
 
@@ -56,10 +60,11 @@ class ModelBuilder(Pass):
     """
 
     name = "ModelBuilder"
-    schema = "passes/ModelBuilder.json"
+    schema = "modelpress.plugins.onnx_genai:schemas/ModelBuilder.json"
     requires = {"onnxruntime_genai": INSTALL, "onnx_ir": INSTALL}
     libraries = ("onnxruntime-genai", "onnx", "onnx-ir", "transformers", "torch")
     accepts = ("HfModel",)
+    produces = ("ONNXModel",)
     version = "1"
 
     @classmethod
@@ -107,7 +112,7 @@ class ModelBuilder(Pass):
             raise ConfigError([f"ModelBuilder.{p}" for p in problems])
         if model.name != "HfModel":
             raise UserError(f"ModelBuilder: input is a {model.name}; it needs an HfModel (a Hugging Face folder)")
-        source = _source_folder(model.config)
+        source = source_folder(model.config)
         if not source.is_dir():
             raise UserError(f"ModelBuilder: model_path '{source}' is not a local folder; the builder runs "
                             "offline, so download the model first and give its folder")
@@ -127,7 +132,7 @@ class ModelBuilder(Pass):
 
         with tempfile.TemporaryDirectory(dir=output_dir.parent, prefix=".modelbuilder-") as tmp:
             if model.config.get("gguf_file"):
-                source = _from_gguf(source / str(model.config["gguf_file"]), Path(tmp) / "hf")
+                source = from_gguf(source / str(model.config["gguf_file"]), Path(tmp) / "hf")
             self._build(source, output_dir, provider, Path(tmp) / "cache", adapter)
 
         for name in ("model.onnx", GENAI_CONFIG):
@@ -185,7 +190,7 @@ class ModelBuilder(Pass):
                     log.info("ModelBuilder: layer-by-layer loading not possible (%s); loading the whole model",
                              exc)
                     lazy = False
-                except Exception as exc:  # noqa: BLE001  (retried below without the memory patches)
+                except Exception as exc:
                     log.warning("ModelBuilder: the low-memory build failed (%s: %s); building again the "
                                 "builder's own way", type(exc).__name__, str(exc).strip()[:200])
                     break
@@ -208,7 +213,7 @@ class ModelBuilder(Pass):
             from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
             if not head_fixed:
-                _check_lm_head(source)
+                check_lm_head(source)
             try:
                 options = parse_extra_options(*args, self._options(adapter))
             except (ValueError, NotImplementedError) as exc:
@@ -251,59 +256,3 @@ def _quiet_builder():
             if line.strip():
                 warn = "WARNING" in line or "Warning" in line
                 (log.warning if warn else log.debug)("builder: %s", line.strip())
-
-
-def _source_folder(fields: Mapping[str, Any]) -> Path:
-    """The local folder of an HfModel record (a GGUF file's folder when only the file is given)."""
-    path = fields.get("model_path") or fields.get("model_name") or ""
-    if not path and fields.get("gguf_file"):
-        return Path(str(fields["gguf_file"])).parent
-    return Path(str(path))
-
-
-def _from_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantise a GGUF checkpoint with transformers into a plain fp32 Hugging Face folder."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    if not gguf.is_file():
-        raise UserError(f"ModelBuilder: gguf_file {gguf} does not exist; fix the input model's gguf_file")
-    log.info("ModelBuilder: converting %s to a Hugging Face folder", gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
-                                                 quantization_config=GgufConfig(dequantize=True))
-    # Every tensor is dense now; without this transformers refuses to save the model.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(target)
-    del model
-    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(target)
-    return target
-
-
-def _check_lm_head(source: Path) -> None:
-    """Refuse models whose layers the builder would mistake for the LM head.
-
-    Used when :func:`lm_head_by_identity` cannot correct the installed builder:
-    it takes every linear layer with ``vocab_size`` outputs for the LM head,
-    so such a layer silently corrupts the graph. The check builds the model on
-    the meta device (no weights, no memory).
-    """
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    try:
-        config = AutoConfig.from_pretrained(str(source))
-        with torch.device("meta"):
-            skeleton = AutoModelForCausalLM.from_config(config)
-    except (ValueError, KeyError, TypeError, OSError, ImportError) as exc:
-        log.debug("ModelBuilder: LM-head check skipped (%s)", exc)
-        return
-    vocab = getattr(config, "vocab_size", None)
-    head = skeleton.get_output_embeddings()
-    clashes = [name for name, module in skeleton.named_modules()
-               if isinstance(module, torch.nn.Linear) and module.out_features == vocab and module is not head]
-    if clashes:
-        raise UserError(f"ModelBuilder: {clashes[0]} has {vocab} outputs, as many as the vocabulary, and "
-                        "onnxruntime-genai's builder would take it for the LM head and build a wrong model; "
-                        "use a model whose layer widths differ from vocab_size")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from modelpress.components import Accelerator, InferenceSession
 from modelpress.errors import UserError
@@ -33,9 +33,12 @@ def chat_template(folder: Path) -> str | None:
 class GenaiSession(InferenceSession):
     """An onnxruntime-genai model, tokenizer and optional active adapter.
 
-    Generation is greedy. Scores come from the ``logits`` output of the
-    prompt pass (or token by token when the model only returns the last
-    position's logits, e.g. built with ``prune_lm_head``).
+    Generation is greedy. ``generate`` batches prompts of equal token length
+    only: the CPU attention of ModelBuilder's models counts left padding in
+    the rotary positions, so a padded row would not compute what it computes
+    alone (measured: other answers). Scores come from the ``logits`` output
+    of the prompt pass (or token by token when the model only returns the
+    last position's logits, e.g. built with ``prune_lm_head``).
     """
 
     def __init__(self, folder: Path, accelerator: Accelerator, adapter: tuple[str, str] | None = None):
@@ -65,10 +68,10 @@ class GenaiSession(InferenceSession):
 
     # ----------------------------------------------------------- helpers
 
-    def _generator(self, max_length: int):
+    def _generator(self, max_length: int, batch_size: int = 1):
         og = self._og
         params = og.GeneratorParams(self.model)
-        params.set_search_options(max_length=max_length, do_sample=False, num_beams=1)
+        params.set_search_options(max_length=max_length, do_sample=False, num_beams=1, batch_size=batch_size)
         generator = og.Generator(self.model, params)
         if self.adapters is not None:
             generator.set_active_adapter(self.adapters, self.adapter_name)
@@ -101,7 +104,42 @@ class GenaiSession(InferenceSession):
             generator.generate_next_token()
             yield int(generator.get_next_tokens()[0])
 
+    def generate_batch_ids(self, prompts: Sequence[Sequence[int]], max_new_tokens: int = 64) -> list[list[int]]:
+        """Greedy ids per prompt, as ``generate_ids`` gives them; prompts of one length run as one batch."""
+        out: list[list[int]] = [[] for _ in prompts]
+        groups: dict[int, list[int]] = {}
+        for row, ids in enumerate(prompts):
+            groups.setdefault(len(ids), []).append(row)
+        eos = {int(t) for t in self.tokenizer.eos_token_ids}
+        for length, rows in groups.items():
+            if len(rows) == 1 or not length or length >= self.context_length:
+                for row in rows:  # one prompt, or one the checks of generate_ids should refuse
+                    out[row] = list(self.generate_ids(prompts[row], max_new_tokens))
+                continue
+            import numpy as np
+
+            generator = self._generator(min(length + max_new_tokens, self.context_length), len(rows))
+            generator.append_tokens(np.asarray([list(prompts[r]) for r in rows], dtype=np.int32))
+            done = [False] * len(rows)
+            while not generator.is_done() and not all(done):
+                generator.generate_next_token()
+                for k, token in enumerate(np.asarray(generator.get_next_tokens()).reshape(-1).tolist()):
+                    if not done[k]:
+                        out[rows[k]].append(int(token))
+                        done[k] = int(token) in eos
+        return out
+
     # ---------------------------------------------------------- contract
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
+                 apply_chat_template: bool = False) -> list[str]:
+        """Greedy answers for ``prompts`` (batched by token length), decoded as ``generate_stream`` does."""
+        rows = self.generate_batch_ids([self.encode(p, apply_chat_template) for p in prompts], max_new_tokens)
+        answers = []
+        for ids in rows:
+            stream = self.tokenizer.create_stream()
+            answers.append("".join(stream.decode(t) for t in ids))
+        return answers
 
     def generate_stream(self, prompt: str, *, max_new_tokens: int = 64,
                         apply_chat_template: bool = False) -> Iterator[str]:

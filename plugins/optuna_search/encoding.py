@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modelpress.search_space import SearchSpace
+from modelpress.search.space import SearchSpace
 
 PRIMITIVE = (type(None), bool, int, float, str)
 

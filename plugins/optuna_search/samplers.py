@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelpress.search_space import candidates
+from modelpress.search.space import candidates
 
 from .encoding import encode_choices
 from .strategies import OptunaStrategy
@@ -14,7 +14,7 @@ class Exhaustive(OptunaStrategy):
 
     name = "exhaustive"
     aliases = ("grid",)
-    schema = "search_strategies/exhaustive.json"
+    schema = "modelpress.plugins.optuna_search:schemas/exhaustive.json"
     enumerates = True
 
     def make_sampler(self) -> Any:
@@ -52,7 +52,7 @@ class Random(OptunaStrategy):
     """Independent uniform draws (``seed`` makes them repeatable)."""
 
     name = "random"
-    schema = "search_strategies/random.json"
+    schema = "modelpress.plugins.optuna_search:schemas/random.json"
     dedupes = True
 
     def make_sampler(self) -> Any:
@@ -66,7 +66,7 @@ class TPE(OptunaStrategy):
 
     name = "tpe"
     aliases = ("TPESampler",)
-    schema = "search_strategies/tpe.json"
+    schema = "modelpress.plugins.optuna_search:schemas/tpe.json"
     needs_objectives = True
     dedupes = True
 
@@ -85,7 +85,7 @@ class NSGA2(OptunaStrategy):
 
     name = "nsga2"
     aliases = ("nsgaii", "NSGAIISampler")
-    schema = "search_strategies/nsga2.json"
+    schema = "modelpress.plugins.optuna_search:schemas/nsga2.json"
     multi_objective = True
     needs_objectives = True
 

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from modelpress.components import SearchStrategy, SubMetric
 from modelpress.errors import ConfigError
-from modelpress.search_space import SearchSpace, decode_point
+from modelpress.search.space import SearchSpace, decode_point
 
 from .encoding import encode_choices, sampler_params
 from .storage import create_study, load_study, open_storage
@@ -49,7 +49,7 @@ def _jsonable(value: Any) -> Any:
 class OptunaStrategy(SearchStrategy):
     """Base of the Optuna-backed strategies (see the module docstring)."""
 
-    schema: ClassVar[dict | str] = "search_strategies/random.json"
+    schema: ClassVar[dict | str] = "modelpress.plugins.optuna_search:schemas/random.json"
     requires: ClassVar[dict[str, str]] = {"optuna": "pip install 'modelpress[search]'"}
     #: whether every objective is optimised (else only the first, by priority)
     multi_objective: ClassVar[bool] = False

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelpress.search_space import SearchSpace
+from modelpress.search.space import SearchSpace
 
 
 def wrap(base: Any, space: SearchSpace, encode: Any) -> Any:

@@ -1,7 +1,7 @@
 """PythonEnvironment: runs each job in another Python interpreter.
 
 The other environment runs the same runner as every system
-(``python -m modelpress.runner JOB OUTPUT_DIR``); this process writes the job
+(``python -m modelpress.engine.runner JOB OUTPUT_DIR``); this process writes the job
 file, streams the runner's output into our log and reads ``result.json``.
 Paths in the job and the result are valid on both sides (same machine).
 
@@ -54,7 +54,7 @@ class PythonEnvironment(System):
     """Another Python environment on this machine (a venv, conda env or interpreter)."""
 
     name = "PythonEnvironment"
-    schema = "systems/PythonEnvironment.json"
+    schema = "modelpress.plugins.python_environment:schemas/PythonEnvironment.json"
 
     #: interpreters already checked in this process (the check costs an interpreter start)
     _checked: dict[str, str] = {}
@@ -82,7 +82,7 @@ class PythonEnvironment(System):
         key = f"{python}\0{json.dumps(self.environment().get('PYTHONPATH', ''))}"
         if key in self._checked:
             return self._checked[key]
-        probe = "import modelpress, modelpress.runner; print(modelpress.__version__)"
+        probe = "import modelpress, modelpress.engine.runner; print(modelpress.__version__)"
         try:
             proc = subprocess.run([str(python), "-c", probe], env=self.environment(),
                                   capture_output=True, text=True, timeout=120)
@@ -113,7 +113,7 @@ class PythonEnvironment(System):
         job_file.write_text(json.dumps(redact(job), indent=2), encoding="utf-8")
         result_file = output_dir / "result.json"
         result_file.unlink(missing_ok=True)  # never read a stale result
-        cmd = [str(self.python), "-m", "modelpress.runner", "-", str(output_dir)]
+        cmd = [str(self.python), "-m", "modelpress.engine.runner", "-", str(output_dir)]
         log.info("running %s job '%s' in %s", job.get("kind"), job.get("step", ""), self.python)
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         with open(output_dir / LOG_FILE, "w", encoding="utf-8") as log_file:
@@ -136,7 +136,7 @@ class PythonEnvironment(System):
             result = json.loads(result_file.read_text(encoding="utf-8"))
         else:
             result = {"error": {"type": "RunnerExited", "user_error": False,
-                                "message": f"{self.python} -m modelpress.runner exited with code {rc} "
+                                "message": f"{self.python} -m modelpress.engine.runner exited with code {rc} "
                                            f"without writing a result; see {output_dir / LOG_FILE}"}}
         if "error" in result:
             result["error"]["log_tail"] = "\n".join(tail)

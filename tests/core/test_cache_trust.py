@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 import modelpress
-from modelpress import cache as cache_mod
+from modelpress.engine import cache as cache_mod
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_" + "Q" * 30
@@ -125,7 +127,7 @@ def test_read_only_cache_serves_hits(engine_registry, ws, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["file", "unwritable"])
 def test_bad_output_dir_is_reported_before_any_pass_runs(engine_registry, ws, kind, monkeypatch):
-    from modelpress import outputs
+    from modelpress.engine import outputs
     from modelpress.errors import UserError
 
     cfg = chain(ws)
@@ -138,6 +140,24 @@ def test_bad_output_dir_is_reported_before_any_pass_runs(engine_registry, ws, ki
     with pytest.raises(UserError, match=r"^output_dir: .*(is a file|is not writable)"):
         modelpress.run(cfg)
     assert not list((ws / "cache" / "passes").iterdir())
+
+
+def test_unchanged_entries_are_trusted_by_size_and_mtime_and_a_touched_file_is_hashed_again(
+        engine_registry, ws, monkeypatch):
+    """The manifest check is cheap: a warm run reads no file to hash it (the digests are memoised by
+    path, size, mtime and inode); a file whose mtime changed is hashed again, and kept if its content is
+    the same."""
+    modelpress.run(chain(ws))
+    hashed: list[str] = []
+    real_open = open
+    monkeypatch.setattr(cache_mod, "open", lambda path, *a, **k: hashed.append(Path(path).name) or
+                        real_open(path, *a, **k), raising=False)
+    assert hits(modelpress.run(chain(ws))) == [True, True, True]
+    assert hashed == []
+    model = merge_entry(ws) / "model" / "model.txt"
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
+    assert hits(modelpress.run(chain(ws))) == [True, True, True]
+    assert hashed == ["model.txt"]
 
 
 # -- real processes ----------------------------------------------------------
@@ -201,10 +221,55 @@ def test_four_concurrent_runs_on_one_cache_and_output_folder(engine_registry, ws
     for phase in ("cold", "warm"):
         procs = [spawn(ws, cfg) for _ in range(4)]
         outs = [p.communicate(timeout=180) for p in procs]
-        for proc, (_, err) in zip(procs, outs):
+        for proc, (_, err) in zip(procs, outs, strict=True):
             assert proc.returncode == 0, f"{phase}: {err}"
         results = {line for out, _ in outs for line in out.splitlines() if line.startswith("RESULT")}
         assert results == {"RESULT base+A!abc"}, phase
         assert (ws / "out" / "model" / "model.txt").read_text() == "base+A!abc"
     assert len(list((ws / "cache" / "passes").iterdir())) == 3
     assert not [p for p in (ws / "out").iterdir() if p.name.startswith(".")]
+
+
+CLI_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from tests.core import engine_plugin
+    engine_plugin.install()
+    from modelpress.cli import main
+    sys.exit(main(["run", sys.argv[1]]))
+""")
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_local_run_stopped_by_a_signal_says_how_to_resume_and_resumes(engine_registry, ws, sig, code, word):
+    """``modelpress run`` in a real process, stopped in its second pass by SIGTERM or Ctrl-C: the
+    exit code says which, the last line says how to resume, the finished pass stays cached, the
+    stopped one leaves no entry, and the same command then finishes from there."""
+    go = ws / "go"
+    cfg = chain(ws)
+    cfg["passes"]["merge"] = {"type": "SlowAppend", "suffix": "#", "go_file": str(go)}
+    (ws / "cfg.json").write_text(json.dumps(cfg))
+    (ws / "cli.py").write_text(CLI_SCRIPT.format(root=str(ROOT)))
+    env = {**os.environ, "MODELPRESS_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = subprocess.Popen([sys.executable, str(ws / "cli.py"), str(ws / "cfg.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while not Path(str(go) + ".started").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == f"{word}: finished passes stay in the cache; " \
+                                           "rerun the same command to resume"
+    assert "Traceback" not in err
+    [entry] = (ws / "cache" / "passes").iterdir()  # the adapter pass only
+    assert json.loads((entry / "result.json").read_text())["model"]["adapter_path"]
+    assert not list((ws / "out").iterdir())  # checked writable before the passes, then left empty
+    go.write_text("go")
+    rerun = subprocess.run([sys.executable, str(ws / "cli.py"), str(ws / "cfg.json")], capture_output=True,
+                           text=True, env=env, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    footprints = json.loads((ws / "out" / "footprints.json").read_text())["nodes"]
+    assert [n["cache_hit"] for n in footprints] == [True, False, False]
+    assert (ws / "out" / "model" / "model.txt").read_text() == "base#!abc"

@@ -84,7 +84,7 @@ def test_bad_set_is_one_line_naming_the_key(workspace, capsys, item, expected):
 
 
 def test_set_values_are_read_as_json_then_yaml_scalars():
-    from modelpress.overrides import parse_value
+    from modelpress.config.overrides import parse_value
 
     assert parse_value("1e-4") == 1e-4 and parse_value("32") == 32 and parse_value("true") is True
     assert parse_value("[16, 32]") == [16, 32] and parse_value('{"search": [1, 2]}') == {"search": [1, 2]}

@@ -77,7 +77,7 @@ def test_alternatives_and_conditional_values(registry, tmp_path):
 
 
 def test_the_search_space_enumerates_points_that_resolve(registry, tmp_path):
-    from modelpress.search_space import space_from_workflow
+    from modelpress.search.space import space_from_workflow
 
     depends = {"search": {"depends_on": "precision", "cases": {"int4": [32, 128], "fp32": [None]}}}
     config = with_passes(train=[lora(r=4), {"type": "FakeQLoRA", "train_data_config": "train", "r": [8, 16]}],
@@ -140,7 +140,7 @@ def test_training_args_values_are_searched_at_their_dotted_path(registry, tmp_pa
     [(_, resolved)] = wf.resolve({"lora.training_args.learning_rate": 2e-4, "lora.training_args.eval_strategy": "steps"})
     assert resolved["training_args"] == {"learning_rate": 2e-4, "max_steps": 3, "eval_strategy": "steps"}
     assert validate(wf.canonical, registry, tmp_path).canonical == wf.canonical  # the stored form reloads
-    from modelpress.search_space import space_from_workflow
+    from modelpress.search.space import space_from_workflow
 
     assert len(space_from_workflow(wf).grid()) == 6
 

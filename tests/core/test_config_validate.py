@@ -186,7 +186,7 @@ def test_component_schema(registry):
 
 
 def test_every_registered_schema_is_a_valid_json_schema(registry):
-    from modelpress.config.check import component_schema_of
+    from modelpress.config.component_schemas import component_schema_of
     from modelpress.config.schema import validator_for, workflow_skeleton
 
     validator_for(workflow_skeleton(), "schemas/workflow.json", check=True)

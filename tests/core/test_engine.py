@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import modelpress
-from modelpress import cache as cache_mod
+from modelpress.engine import cache as cache_mod
 
 HERE = Path(__file__).parent
 
@@ -96,7 +96,7 @@ def test_config_change_misses_from_that_pass_on(engine_registry, workspace):
 def test_library_version_change_misses(engine_registry, workspace, monkeypatch):
     modelpress.run(config(workspace))
     real = cache_mod.library_version
-    monkeypatch.setattr("modelpress.engine.library_version",
+    monkeypatch.setattr("modelpress.engine.chain.library_version",
                         lambda d: "9.9" if d == "fake-text-lib" else real(d))
     assert hits(modelpress.run(config(workspace))) == [False, False, False]
 
@@ -115,7 +115,7 @@ def test_failing_pass_is_recorded_and_nothing_cached(engine_registry, workspace)
 
 def test_dry_run_plan_shows_hits_and_misses(engine_registry, workspace):
     from modelpress.config import load
-    from modelpress.engine import Engine
+    from modelpress.engine.chain import Engine
 
     modelpress.run(config(workspace))
     plan = Engine(load(config(workspace, suffix="#"))).plan()
@@ -173,7 +173,7 @@ def test_two_concurrent_runs_share_one_cache(engine_registry, workspace, tmp_pat
         cfgs.append(cfg)
     procs = [_spawn(workspace, c, f"c{i}") for i, c in enumerate(cfgs)]
     outs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outs):
+    for proc, (_out, err) in zip(procs, outs, strict=False):
         assert proc.returncode == 0, err
     results = {line for out, _ in outs for line in out.splitlines() if line.startswith("RESULT")}
     assert len(results) == 1 and results.pop().endswith("base!?abc!!")

@@ -9,7 +9,7 @@ import pytest
 from modelpress import hookimpl
 from modelpress.components import DataContainer, InferenceSession, Metric, ModelHandle, RunContext
 from modelpress.errors import ConfigError, UserError
-from modelpress.evaluation import DETAILS_FILE, evaluate_model, metric_rows
+from modelpress.evaluate.evaluator import DETAILS_FILE, evaluate_model, metric_rows
 
 
 class CountingSession(InferenceSession):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from modelpress.errors import ConfigError, UserError
-from modelpress.goals import check_goals, goal_config_problems, goals_met, needs_input_metrics, objectives
+from modelpress.evaluate.goals import check_goals, goal_config_problems, goals_met, needs_input_metrics, objectives
 
 
 def cfg(goal_type, value, hib, name="m", sub="s", priority=-1):

@@ -12,7 +12,7 @@ import pytest
 import modelpress
 from modelpress import hookimpl
 from modelpress.components import RunContext
-from modelpress.evaluation import evaluate_model
+from modelpress.evaluate.evaluator import evaluate_model
 from tests.core.test_engine import config  # the three-pass text workflow
 from tests.core.test_evaluation import CountingSession, Rows, SumMetric, Toy
 

@@ -7,7 +7,7 @@ import pytest
 
 from modelpress import hookimpl
 from modelpress.components import Pass, System
-from modelpress.errors import ConfigError, MissingDependencyError, UserError
+from modelpress.errors import ConfigError, MissingDependencyError
 from modelpress.registry import Registry, new_plugin_manager
 
 
@@ -82,7 +82,7 @@ def test_autoload_off_loads_only_builtins(monkeypatch):
 
     def entry_points(group=None):
         found = list(real(group=group))
-        return found + [fake] if group == "modelpress" else found
+        return [*found, fake] if group == "modelpress" else found
 
     monkeypatch.setattr(metadata, "entry_points", entry_points)
     assert "Shout" in Registry(new_plugin_manager(autoload=True)).names("pass")
@@ -107,8 +107,8 @@ def test_broken_third_party_plugin_names_itself(monkeypatch):
 
 
 def test_hooks_before_and_after_pass_are_called(register_plugin, tmp_path):
-    from tests.core import engine_plugin
     import modelpress
+    from tests.core import engine_plugin
 
     seen = []
     tracker = plugin(

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from modelpress import report
 from modelpress.errors import UserError
-from modelpress.pareto import pareto_document
-from modelpress.report_charts import nice_ticks, tick_labels
+from modelpress.evaluate import report
+from modelpress.evaluate.charts import nice_ticks, tick_labels
+from modelpress.search.pareto import pareto_document
 
 METRICS = [
     {"name": "tone", "type": "accuracy", "data_config": "eval", "user_config": {},
@@ -174,7 +174,7 @@ def test_tick_labels_are_never_repeated():
     assert tick_labels([0.1, 0.2, 0.3]) == ["0.1", "0.2", "0.3"]
     assert tick_labels([1.00001, 1.00002]) == ["1.00001", "1.00002"]
     # a loss logged at steps 1024..1026: integer step ticks, each label once
-    from modelpress.report_charts import line_chart
+    from modelpress.evaluate.charts import line_chart
 
     svg = line_chart({"loss": [(1024, 2.0), (1025, 1.99991), (1026, 1.99982)]}, x_label="step", y_label="loss",
                      integer_x=True)
@@ -243,7 +243,7 @@ def test_search_report_shows_dominated_trials_a_trial_table_and_unique_ids(tmp_p
 
 
 def report_search_rows(out):
-    from modelpress.report_search import trial_rows
+    from modelpress.evaluate.report_search import trial_rows
 
     return trial_rows(json.loads((out / "pareto.json").read_text()))
 

@@ -6,13 +6,13 @@ import pytest
 from modelpress.components import SubMetric
 from modelpress.config.search_values import parse_spec
 from modelpress.errors import ConfigError
-from modelpress.pareto import pareto_front, rank
-from modelpress.search_space import SearchParam, SearchSpace, decode_point
+from modelpress.search.pareto import pareto_front, rank
+from modelpress.search.space import SearchParam, SearchSpace, decode_point
 
 
 def test_one_grammar_and_one_parameter_type():
     import modelpress.config as config_layer
-    import modelpress.search_space as space_module
+    import modelpress.search.space as space_module
 
     assert config_layer.SearchParam is SearchParam is space_module.Param
     assert not hasattr(space_module, "normalize_spec")  # the config layer's to_spec is the only parser

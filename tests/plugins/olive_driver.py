@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OLIVE_DISABLE_TELEMETRY", "1")
 
@@ -29,7 +30,7 @@ def main(record_path: str, config_paths: list[str]) -> None:
     from modelpress.plugins.huggingface.hf_trainer import key_args
     from modelpress.plugins.huggingface.packing import digest
 
-    configs = [json.loads(open(path, encoding="utf-8").read()) for path in config_paths]
+    configs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in config_paths]
     trainers: list[dict] = []
     seeds = [int((p.get("training_args") or {}).get("seed", 42)) for c in configs for p in c["passes"].values()
              if p["type"] in ("LoRA", "QLoRA")]

@@ -13,8 +13,8 @@ import pytest
 from modelpress import hookimpl
 from modelpress.components import ModelHandle
 from modelpress.errors import UserError
-from tests.plugins.azureml_standin.fixture import loopback_only  # noqa: F401  (autouse)
 from modelpress.frozen import Config
+from tests.plugins.azureml_standin.fixture import loopback_only  # noqa: F401  (autouse)
 
 DATA = Path(__file__).parent / "azureml_standin" / "data"
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -106,7 +106,7 @@ def test_validate_catches_a_broken_job(registry, files, tmp_path, offline_client
     from modelpress.plugins.azureml.job_builder import build_command_job
 
     model, train = files
-    aml, originals = build_command_job(pass_job(str(model), str(train)), Config(system_config()), tmp_path / "code", registry)
+    aml, _originals = build_command_job(pass_job(str(model), str(train)), Config(system_config()), tmp_path / "code", registry)
     shutil.rmtree(tmp_path / "code")  # the job file's folder is gone
     result = offline_client.jobs.validate(aml)
     assert not result.passed
@@ -120,7 +120,7 @@ def test_azure_resources_become_job_inputs(registry, tmp_path, offline_client):
     model_path = seed["input_model"]["config"]["model_path"]
     data_files = seed["data_configs"][0]["load_dataset_config"]["params"]["data_files"]
     data_files["config"]["relative_path"] = "tone/train.json"
-    aml, originals = build_command_job(pass_job(model_path, data_files), Config(system_config(hf_token=True)),
+    aml, _originals = build_command_job(pass_job(model_path, data_files), Config(system_config(hf_token=True)),
                             tmp_path / "code", registry, vault_url="https://kv-ws.vault.azure.net")
     assert offline_client.jobs.validate(aml).passed
     client = data_files["config"]["azureml_client"]

@@ -16,8 +16,13 @@ from pathlib import Path
 import pytest
 
 from modelpress.errors import UserError
-from tests.plugins.azureml_standin.fixture import loopback_only  # noqa: F401  (autouse)
-from tests.plugins.azureml_standin.fixture import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, standin_env
+from tests.plugins.azureml_standin.fixture import (
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    WORKSPACE,
+    loopback_only,  # noqa: F401  (autouse)
+    standin_env,
+)
 from tests.plugins.azureml_standin.lora_reference import adapter_tensors, local_adapter, workflow, write_train_data
 
 DATA = Path(__file__).parent / "azureml_standin" / "data"
@@ -123,7 +128,7 @@ class HostOnly:
 def test_failed_job_shows_remote_error_and_log_tail(standin, tiny_phi3, tmp_path, register_plugin, caplog):
     import modelpress
 
-    server, compute = standin
+    _server, _compute = standin
     register_plugin(HostOnly, "host-only")
     data = write_train_data(tmp_path / "data")
     config = workflow(tiny_phi3, str(data), work=tmp_path, host="aml", systems={"aml": aml_system()})
@@ -139,7 +144,7 @@ def test_failed_job_shows_remote_error_and_log_tail(standin, tiny_phi3, tmp_path
     assert info.value.problems == [f"passes.rename: {remote}"]
     failure = next(r.getMessage() for r in caplog.records if r.levelname == "ERROR" and r.name == "modelpress.azureml")
     assert failure.startswith("Azure ML job ") and f"failed: {remote}" in failure
-    assert failure.endswith(f"modelpress.runner: ConfigError: {remote}")  # the tail of the remote log
+    assert failure.endswith(f"modelpress.engine.runner: ConfigError: {remote}")  # the tail of the remote log
     # no cache entry for the failed pass (its downloaded output stays in the work folder)
     assert [p for p in (tmp_path / "cache").rglob("result.json") if "tmp" not in p.relative_to(tmp_path).parts] == []
 
@@ -209,7 +214,7 @@ def upload_train_data(url: str) -> list[dict]:
 def test_brief_seed_config_runs_on_the_standin(standin, tmp_path, caplog):
     import modelpress
 
-    server, compute = standin
+    server, _compute = standin
     upload_train_data(server.url)
     config = seed_workflow(tmp_path / "configs", server.url)
     with caplog.at_level("INFO", logger="modelpress"):

@@ -117,7 +117,7 @@ def test_line_by_line_truncates_and_pads(plugin_registry, tone_file, tokenizer):
                        pad_to_max_len=True).token_blocks(tokenizer)
     texts = container(plugin_registry, tone_file).texts()
     assert len(blocks) == 20
-    for b, text in zip(blocks, texts):
+    for b, text in zip(blocks, texts, strict=False):
         ids = stream(tokenizer, [text], joiner="")[:12]
         n = len(ids)
         assert b["input_ids"][:n] == ids and len(b["input_ids"]) == 12

@@ -71,7 +71,7 @@ def test_nll_matches_torch(session):
 
     texts = ["I am happy about the new job", "the storm at night is frightening"]
     got = session.negative_log_likelihood(texts)
-    for text, (nll, n) in zip(texts, got):
+    for text, (nll, n) in zip(texts, got, strict=False):
         ids = torch.tensor([session.tokenizer(text)["input_ids"]])
         with torch.no_grad():
             logits = session.model(input_ids=ids).logits[0, :-1]

@@ -2,7 +2,6 @@
 against independent computations)."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import types
@@ -11,10 +10,9 @@ import numpy as np
 import pytest
 
 from modelpress import hookimpl
-from modelpress.components import DataContainer, InferenceSession, ModelHandle
-from modelpress.components import RunContext
+from modelpress.components import DataContainer, InferenceSession, ModelHandle, RunContext
 from modelpress.errors import UserError
-from modelpress.evaluation import evaluate_model, evaluate_with_details
+from modelpress.evaluate.evaluator import evaluate_model, evaluate_with_details
 from modelpress.frozen import thaw
 from modelpress.plugins.metrics import timing
 
@@ -157,7 +155,7 @@ def test_accuracy_matches_hand_labels(registry, tmp_path):
     truth = [t for _, t, _, _ in LABELLED]
     hand = [h for _, _, _, h in LABELLED]
     n = len(LABELLED)
-    assert values["tone-accuracy"] == pytest.approx(sum(h == t for h, t in zip(hand, truth)) / n)
+    assert values["tone-accuracy"] == pytest.approx(sum(h == t for h, t in zip(hand, truth, strict=False)) / n)
     assert values["tone-accuracy"] == pytest.approx(4 / 7)
     assert values["tone-accuracy_score"] == values["tone-accuracy"]
     assert values["tone-exact_match"] == pytest.approx(2 / 7)
@@ -165,7 +163,7 @@ def test_accuracy_matches_hand_labels(registry, tmp_path):
     # macro F1 from precision and recall, per label
     f1s = []
     for label in ["joy", "sadness", "fear", "surprise"]:
-        tp = sum(h == label and t == label for h, t in zip(hand, truth))
+        tp = sum(h == label and t == label for h, t in zip(hand, truth, strict=False))
         pred = sum(h == label for h in hand)
         true = sum(t == label for t in truth)
         p, r = (tp / pred if pred else 0), (tp / true if true else 0)
@@ -207,7 +205,7 @@ def test_perplexity_is_corpus_level(registry):
     expected = math.exp(sum(nll) / sum(tokens))
     assert values["perplexity-perplexity"] == pytest.approx(expected)
     assert values["perplexity-loss"] == pytest.approx(sum(nll) / sum(tokens))
-    mean_of_texts = np.mean([math.exp(a / b) for a, b in zip(nll, tokens)])
+    mean_of_texts = np.mean([math.exp(a / b) for a, b in zip(nll, tokens, strict=False)])
     assert abs(mean_of_texts - expected) > 0.1  # the data tells the two apart
     templated = evaluate(registry, [metric("perplexity", ["perplexity"], text_template="x {text}")], rows)
     nll2 = [sum(0.5 * len(w) for w in t.split()) for t in texts]

@@ -16,7 +16,7 @@ import pytest
 
 from modelpress import hookimpl
 from modelpress.components import DataContainer, RunContext
-from modelpress.evaluation import evaluate_model, evaluate_with_details
+from modelpress.evaluate.evaluator import evaluate_model, evaluate_with_details
 from modelpress.frozen import thaw
 
 torch = pytest.importorskip("torch")
@@ -96,7 +96,7 @@ def labelled_rows(answers):
     """
     first_words = [re.findall(r"\w+", a.lower())[:1] for a in answers]
     rows, right = [], 0
-    for i, (prompt, words) in enumerate(zip(PROMPTS, first_words)):
+    for i, (prompt, words) in enumerate(zip(PROMPTS, first_words, strict=False)):
         # junk bytes decode differently across runtimes: take first words from clean answers only
         if i < len(PROMPTS) // 2 and words and "\ufffd" not in answers[i]:
             label, right = words[0], right + 1
@@ -110,7 +110,7 @@ def hand_accuracy(answers, rows):
     """First word of each answer that is one of the labels, compared with the row's label."""
     labels = {r["tone"] for r in rows}
     hits = 0
-    for answer, row in zip(answers, rows):
+    for answer, row in zip(answers, rows, strict=False):
         found = next((w for w in re.findall(r"\w+", answer.lower()) if w in labels), None)
         hits += found == row["tone"]
     return hits / len(rows)

@@ -97,7 +97,7 @@ def olive(tiny_phi3, tmp_path_factory):
                    check=True, timeout=900, stdout=subprocess.DEVNULL)
     trainers = json.loads((folder / "record.json").read_text())["trainers"]
     assert len(trainers) == 2
-    return folder, dict(zip(("LoRA", "QLoRA"), trainers))
+    return folder, dict(zip(("LoRA", "QLoRA"), trainers, strict=False))
 
 
 def run_modelpress(plugin_registry, folder: Path, config: dict, name: str) -> dict:
@@ -138,5 +138,5 @@ def test_trains_what_olive_trains(plugin_registry, olive, kind, form):
     for key in ("loss", "eval_loss"):
         mine, olive_curve = curve(ours["log_history"], key), curve(theirs["log_history"], key)
         assert [s for s, _ in mine] == [s for s, _ in olive_curve] and mine
-        gaps = [abs(a - b) for (_, a), (_, b) in zip(mine, olive_curve)]
+        gaps = [abs(a - b) for (_, a), (_, b) in zip(mine, olive_curve, strict=False)]
         assert max(gaps) <= LOSS_TOL, (key, mine, olive_curve)

@@ -132,10 +132,10 @@ def test_layers_as_wide_as_the_vocabulary_build_correctly(build, wide):
 
 
 def test_without_the_correction_such_models_are_refused(wide):
-    from modelpress.plugins.onnx_genai.model_builder import _check_lm_head
+    from modelpress.plugins.onnx_genai.builder_source import check_lm_head
 
     with pytest.raises(UserError, match="gate_up_proj has 512 outputs, as many as the vocabulary"):
-        _check_lm_head(wide)
+        check_lm_head(wide)
 
 
 def test_int4_builds_and_generates(build, tiny_phi3, lora):

@@ -8,8 +8,8 @@ import pytest
 
 from modelpress.components import SearchStrategy
 from modelpress.errors import ConfigError, UserError
-from modelpress.search import prepare_study, run_search
-
+from modelpress.search.driver import run_search
+from modelpress.search.study import prepare_study
 from tests.plugins import test_optuna_search_support as toy
 from tests.plugins.test_optuna_search_support import FakeEngine, FakeWorkflow
 

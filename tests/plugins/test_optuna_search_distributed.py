@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 
 from modelpress import config as config_mod
-from modelpress.search import prepare_study
-
+from modelpress.search.study import prepare_study
 from tests.plugins import test_optuna_search_support as toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +68,7 @@ def run_two_workers(tmp_path: Path, registry, storage: str, sampler: dict) -> tu
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
     outputs = [p.communicate(timeout=240)[0] for p in procs]
-    for p, out in zip(procs, outputs):
+    for p, out in zip(procs, outputs, strict=False):
         assert p.returncode == 0, out[-3000:]
 
     import optuna
@@ -110,7 +109,7 @@ def test_two_workers_share_a_journal_file(tmp_path, registry):
 
 def test_worker_without_a_prepared_study_says_what_to_do(tmp_path, registry):
     from modelpress.errors import UserError
-    from modelpress.search import run_search
+    from modelpress.search.driver import run_search
     from tests.plugins.test_optuna_search_support import FakeEngine, FakeWorkflow
 
     wf = FakeWorkflow(tmp_path, {"q.x": {"choices": XS}},

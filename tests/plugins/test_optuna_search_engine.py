@@ -6,7 +6,6 @@ import json
 import pytest
 
 import modelpress
-
 from tests.plugins import test_optuna_search_support as toy
 
 
@@ -103,3 +102,30 @@ def test_conditional_candidates_through_the_config(tmp_path, registry):
     configs = {n["trial"]: n["config"] for n in nodes}
     assert all(c.get("y", 0.0) == 0.0 for t, c in configs.items() if c["x"] == 2)  # inactive: the default
     assert result.search.best[0].point == {"q.x": 3, "q.y": 0.5}
+
+
+def test_the_password_of_a_storage_url_reaches_optuna_but_no_file_or_log(tmp_path, registry, monkeypatch, capsys,
+                                                                          caplog):
+    """A server storage URL is used as given; run.json, footprints.json, the report and the logs mask it.
+
+    The server is stood in for by one in-memory Optuna storage (the URL names no reachable host).
+    """
+    import logging
+
+    import optuna
+
+    from modelpress.plugins.optuna_search import strategies
+
+    url, used, storage = "postgresql://mp:pa55word-xyz@db.invalid:5432/optuna", [], optuna.storages.InMemoryStorage()
+    monkeypatch.setattr(strategies, "open_storage", lambda given: used.append(given) or storage)
+    caplog.set_level(logging.DEBUG, logger="modelpress")
+    passes = {"q": {"type": "Quadratic", "x": [1, 2, 3]}}
+    result, out, _ = run(tmp_path, passes, {"sampler": "exhaustive", "storage": url, "study_name": "s"})
+    assert len(result.search.trials) == 3 and set(used) == {url}
+    assert json.loads((out / "run.json").read_text())["config"]["search_strategy"]["storage"] == \
+        "postgresql://mp:***@db.invalid:5432/optuna"
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "config.json"]
+    assert {"run.json", "footprints.json", "report.html"} <= {p.name for p in written}
+    assert not [p for p in written if b"pa55word" in p.read_bytes()]
+    captured = capsys.readouterr()
+    assert "pa55word" not in captured.out + captured.err + caplog.text

@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from modelpress.plugins.optuna_search.storage import open_storage
-from modelpress.search import run_search, strategy_config
+from modelpress.search.driver import run_search
+from modelpress.search.study import strategy_config
 from tests.plugins import test_optuna_search_support as toy
 from tests.plugins.test_optuna_search_support import FakeEngine, FakeWorkflow
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from modelpress import hookimpl
 from modelpress.components import Accelerator, Metric, ModelHandle, Pass
@@ -160,7 +161,7 @@ class FakeEngine:
         if error:
             return FakeResult(None, "x", [], None, error, point, trial)
         values: dict[str, float] = {}
-        for step, config in self.workflow.resolve(point):
+        for _step, config in self.workflow.resolve(point):
             values.update({k: config[k] for k in ("x", "y") if k in config})
         x, y = values.get("x", 0), values.get("y", 0.0)
         metrics = {"toy-score": score(x, y), "toy-size": x + y}

@@ -1,4 +1,4 @@
-"""PythonEnvironment: jobs run by another interpreter through ``python -m modelpress.runner``.
+"""PythonEnvironment: jobs run by another interpreter through ``python -m modelpress.engine.runner``.
 
 The second environment is a real venv made with ``python -m venv --without-pip``
 (about a second). It sees the project's packages through one ``.pth`` line
@@ -76,7 +76,7 @@ def second_env(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("second-env")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    ours = [p for p in site.getsitepackages() if p.endswith("site-packages")][0]
+    ours = next(p for p in site.getsitepackages() if p.endswith("site-packages"))
     inner = next((venv / "lib").glob("python*/site-packages"))
     (inner / "modelpress_parent.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     return venv
@@ -162,7 +162,7 @@ def test_failed_job_returns_remote_error_and_log_tail(second_env, plugin_dir, tm
     assert error["user_error"] is True
     assert error["message"] == "passes.where.fail: asked to fail; set fail to false"
     assert "pass running in" in error["log_tail"]
-    assert "modelpress.runner: UserError: passes.where.fail" in error["log_tail"]
+    assert "modelpress.engine.runner: UserError: passes.where.fail" in error["log_tail"]
     # the runner's output was streamed into our log as it came
     assert any("pass running in" in r.getMessage() for r in caplog.records)
 
@@ -174,7 +174,7 @@ def test_runner_that_dies_without_result_is_reported(second_env, plugin_dir, tmp
            "model": folder_model(tmp_path), "data_configs": {}, "log_level": 20}
     result = env_sys.run_job(job, tmp_path / "out")
     assert result["error"]["type"] == "RunnerExited"
-    assert "modelpress.runner exited with code 3 without writing a result" in result["error"]["message"]
+    assert "modelpress.engine.runner exited with code 3 without writing a result" in result["error"]["message"]
     assert result["error"]["log_tail"].endswith("about to die")
 
 
@@ -214,8 +214,7 @@ def test_lora_in_second_env_gives_the_local_adapter(second_env, tiny_phi3, tmp_p
     import torch
 
     import modelpress
-    from tests.plugins.azureml_standin.lora_reference import (adapter_tensors, local_adapter, workflow,
-                                                              write_train_data)
+    from tests.plugins.azureml_standin.lora_reference import adapter_tensors, local_adapter, workflow, write_train_data
 
     data = write_train_data(tmp_path / "data")
     config = workflow(tiny_phi3, str(data), work=tmp_path, host="env", systems={

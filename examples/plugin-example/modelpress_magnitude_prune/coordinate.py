@@ -8,17 +8,17 @@ stops after a sweep that improved nothing, after ``max_sweeps`` sweeps or
 after ``max_samples`` trials. There is no randomness: the same space and the
 same results always give the same trials.
 
-``space`` is a :class:`modelpress.search_space.SearchSpace`; its
+``space`` is a :class:`modelpress.search.space.SearchSpace`; its
 ``spec_for(param, point)`` resolves conditional parameters (``depends_on``)
 and fields of alternative pass configs, so this strategy handles both.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from modelpress.components import SearchStrategy
-from modelpress.search_space import candidates
+from modelpress.search.space import candidates
 
 
 def range_points(spec: dict, count: int) -> list:

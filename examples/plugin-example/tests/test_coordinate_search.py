@@ -8,10 +8,11 @@ import sys
 from importlib import metadata
 
 import modelpress_magnitude_prune
+from modelpress_magnitude_prune.coordinate import CoordinateSearch, range_points
+
 from modelpress.components import SubMetric
 from modelpress.frozen import Config
-from modelpress.search_space import Param, SearchSpace
-from modelpress_magnitude_prune.coordinate import CoordinateSearch, range_points
+from modelpress.search.space import Param, SearchSpace
 
 SPACE = [
     Param("prune.sparsity", "prune", "sparsity", {"choices": [0.25, 0.5, 0.75]}),
@@ -90,7 +91,8 @@ def test_modelpress_plugins_lists_the_pass_and_strategy():
     proc = subprocess.run([sys.executable, "-m", "modelpress", "plugins"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines()]
-    assert ["pass", "MagnitudePrune", "magnitude_prune", "available"] in rows
+    # KIND NAME PLUGIN DISTRIBUTION VERSION STATUS: the distribution is the one pip installed
+    assert ["pass", "MagnitudePrune", "magnitude_prune", "modelpress-magnitude-prune", "0.1.0", "available"] in rows
     strategy = next(r for r in rows if r[:3] == ["search", "strategy", "coordinate"])
     assert "magnitude_prune" in strategy and strategy[-1] == "available"
     schema = subprocess.run([sys.executable, "-m", "modelpress", "schema", "MagnitudePrune"],

@@ -6,10 +6,10 @@ fresh registry of the built-in plugins, for one test).
 """
 from __future__ import annotations
 
+import modelpress_magnitude_prune
 import pytest
 
 import modelpress
-import modelpress_magnitude_prune
 from modelpress.config import load
 from modelpress.errors import ConfigError, UserError
 

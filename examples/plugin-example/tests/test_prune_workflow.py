@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import modelpress_magnitude_prune
 import pytest
 import yaml
 from safetensors.torch import load_file
 
 import modelpress
-import modelpress_magnitude_prune
 from modelpress.components import Accelerator
 
 EXAMPLE = Path(__file__).resolve().parent.parent

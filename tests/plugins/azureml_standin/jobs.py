@@ -10,6 +10,7 @@ points at them, as on a real compute.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -66,10 +67,8 @@ class LocalCompute:
                 proc = subprocess.Popen(shlex.split(command), cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT)
                 self.processes[name] = proc
                 while proc.poll() is None:
-                    try:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(timeout=0.2)
-                    except subprocess.TimeoutExpired:
-                        pass
                     standin.blobs.put(CONTAINER, log_blob, (work / "std_log.txt").read_bytes())
             standin.blobs.put(CONTAINER, log_blob, (work / "std_log.txt").read_bytes())
             prefix = f"azureml/{name}/output"

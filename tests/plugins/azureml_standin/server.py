@@ -65,7 +65,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """Routes a request to the stand-in's ARM, run-history or blob answers."""
 
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args):  # quiet: requests are recorded in StandIn.requests
         pass
@@ -99,7 +99,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
-    standin: "StandInServer"
+    standin: StandInServer
 
 
 def http_date() -> str:
@@ -123,7 +123,7 @@ class StandInServer:
         self.url = f"https://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def start(self) -> "StandInServer":
+    def start(self) -> StandInServer:
         self._thread.start()
         return self
 

