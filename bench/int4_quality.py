@@ -8,14 +8,15 @@ its cache (a rerun only measures what is new):
 - int4 variants of the merged model (algorithm, accuracy level, LM head and
   sensitive layers in int8), int8, and the int4 base with the adapter kept in
   float (``export_adapter``, applied at run time);
-- with ``--qa``, the quantization-aware LoRA (trained on the int4-grid base)
-  merged and built with the chosen int4 settings.
+- with ``--qa ALGO``, the quantization-aware LoRA (trained on the base as
+  ModelBuilder's ALGO int4 build writes it), run as that int4 base plus the
+  adapter in float, and merged then rebuilt.
 
 For each: tone accuracy on the 138 held-out phrases and on the 120 unseen
 phrases (data/unseen.jsonl), size on disk, and decode speed (tokens/s of a
 forced 32-token greedy continuation, median of 3 prompts, prefill excluded).
 
-    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa]
+    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa ALGO]
 """
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ VARIANTS = {
     "int4 rtn, acc 1": ({"precision": "int4", "int4_algo_config": "rtn", "int4_accuracy_level": 1}, True),
     "int4 k_quant, acc 1": ({"precision": "int4", **K1}, True),
     "int4 k_quant, acc 1, LM head int8": ({"precision": "int4", **K1, "int4_mixed_precision": "last_matmul:int8"},
+                                          True),
+    "int4 k_quant, acc 4, LM head int8": ({"precision": "int4", "int4_algo_config": "k_quant",
+                                           "int4_accuracy_level": 4, "int4_mixed_precision": "last_matmul:int8"},
                                           True),
     "int4 k_quant_mixed, acc 1": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
                                    "int4_accuracy_level": 1}, True),
@@ -127,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=str(ROOT / "bench" / ".int4-work"), help="cache and outputs")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--only", help="comma-separated variant names (default: all)")
-    parser.add_argument("--qa", action="store_true", help="also the quantization-aware LoRA")
+    parser.add_argument("--qa", metavar="ALGO", help="also the quantization-aware LoRA on this int4 grid "
+                                                    "(rtn, k_quant, k_quant_mixed, ...)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from modelpress import config
@@ -137,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     base = base_config(work)
     variants = dict(VARIANTS)
-    if args.qa:
-        best = variants["int4 k_quant_mixed, acc 1"][0]
-        variants["QA-LoRA (int4 k_quant_mixed grid) -> int4 k_quant_mixed, acc 1"] = (
-            best, True, {"quantization_aware": {"algo_config": "k_quant_mixed"}})
+    if args.qa:  # trained on the grid of --qa; run as that int4 base + float adapter, and merged then rebuilt
+        build = {"precision": "int4", "int4_algo_config": args.qa, "int4_accuracy_level": 1}
+        aware = {"quantization_aware": {"algo_config": args.qa}}
+        variants[f"QA-LoRA ({args.qa} grid): int4 base + float adapter, acc 1"] = (
+            {**build, "export_adapter": True}, False, aware)
+        variants[f"QA-LoRA ({args.qa} grid): merged, int4 {args.qa}, acc 1"] = (build, True, aware)
     if args.only:
         variants = {k: v for k, v in variants.items() if any(w.strip() in k for w in args.only.split(","))}
     results: dict[str, dict] = {}
