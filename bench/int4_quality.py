@@ -48,9 +48,8 @@ VARIANTS = {
                                           True),
     "int4 k_quant_mixed, acc 1": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
                                    "int4_accuracy_level": 1}, True),
-    "int8": ({"precision": "int8", "int4_accuracy_level": 1}, True),
-    "int4 base + float adapter (k_quant_mixed, acc 1)": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
-                                                          "int4_accuracy_level": 1, "export_adapter": True}, False),
+    "int8": ({"precision": "int8"}, True),
+    "int4 base + float adapter (k_quant, acc 1)": ({"precision": "int4", **K1, "export_adapter": True}, False),
 }
 DECODE_PROMPTS = ["### Text: The storm knocked out the lights all night.\n### The tone is:\n",
                   "Once upon a time, in a small village by the sea,",
