@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=str(ROOT / "bench" / ".int4-work"), help="cache and outputs")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--only", help="comma-separated variant names (default: all)")
+    parser.add_argument("--reuse", metavar="OUTPUT_DIR",
+                        help="take the trained adapter and merged model from an earlier run's output folder "
+                             "(its footprints.json) and only build and measure")
     parser.add_argument("--qa", metavar="ALGO", help="also the quantization-aware LoRA on this int4 grid "
                                                     "(rtn, k_quant, k_quant_mixed, ...)")
     args = parser.parse_args(argv)
@@ -152,22 +155,36 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     started = time.perf_counter()
     reference_done = False
+    reused = json.loads((Path(args.reuse) / "footprints.json").read_text(encoding="utf-8")) if args.reuse else None
     for name, spec in variants.items():
         build, merged, lora = (*spec, None)[:3]
         t0 = time.perf_counter()
         workflow = config.load(variant_config(base, work, name, build, merged, lora), base_dir=EXAMPLE)
         engine = Engine(workflow)
-        result = run_engine(engine)
+        if reused and not lora:  # the same adapter and merged model: build (cached) and measure only
+            nodes = {n["step"]: n for n in reused["nodes"]}
+            source = nodes["merge" if merged else "lora"]
+            chain = dict(workflow.resolve({}))
+            output, out_id, _ = engine.run_pass("build", chain["build"],
+                                                engine.registry.model_handle(source["output_model"]),
+                                                source["output_model_id"])
+            footprints = [{**n, "output_model": n["output_model"]} for n in reused["nodes"] if n["step"] != "build"]
+        else:
+            result = run_engine(engine)
+            output, out_id, footprints = result.output_model, result.footprints[-1]["output_model_id"], \
+                result.footprints
         if merged and not lora and not reference_done:
-            node = next(n for n in result.footprints if n["step"] == "merge")
+            node = next(n for n in footprints if n["step"] == "merge")
             logging.info("measuring the fine-tuned PyTorch model")
             results["fine-tuned PyTorch (merged, fp32)"] = measure(
                 engine, engine.registry.model_handle(node["output_model"]), node["output_model_id"])
             reference_done = True
-        out_id = result.footprints[-1]["output_model_id"]
-        results[name] = {**measure(engine, result.output_model, out_id), "build": build,
+        results[name] = {**measure(engine, output, out_id), "build": build,
                          "seconds": round(time.perf_counter() - t0, 1)}
         logging.info("%s: %s", name, results[name])
+        if args.json:  # after every variant: an interrupted run keeps what it measured
+            Path(args.json).write_text(json.dumps({"results": results, "load_average": os.getloadavg()},
+                                                  indent=2), encoding="utf-8")
     print(f"\n{'model':60} {'heldout':>8} {'unseen':>8} {'MB':>7} {'tok/s':>7}")
     for name, r in results.items():
         print(f"{name:60} {r['heldout']:8.1%} {r['unseen']:8.1%} {r['size_mb']:7.1f} {r['decode_tok_s']:7.1f}")
