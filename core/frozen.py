@@ -28,8 +28,8 @@ class Config(Mapping):
 
     __slots__ = ("_data",)
 
-    def __init__(self, data: Mapping[str, Any] = ()):
-        object.__setattr__(self, "_data", {k: freeze(v) for k, v in dict(data).items()})
+    def __init__(self, data: Mapping[str, Any] | None = None):
+        object.__setattr__(self, "_data", {k: freeze(v) for k, v in dict(data or {}).items()})
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]

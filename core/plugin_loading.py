@@ -11,6 +11,8 @@ Everything else keeps working.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -45,7 +47,17 @@ def unknown_hooks(module: Any) -> list[str]:
             if getattr(getattr(module, name, None), marker, None) is not None and name not in HOOK_NAMES]
 
 
-def new_plugin_manager(autoload: bool | None = None) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, with what loading found: ``broken`` (plugin name -> why it did not
+    load) and ``distributions`` (plugin name -> (distribution, version))."""
+
+    def __init__(self, project_name: str):
+        super().__init__(project_name)
+        self.broken: dict[str, str] = {}
+        self.distributions: dict[str, tuple[str, str]] = {}
+
+
+def new_plugin_manager(autoload: bool | None = None) -> PluginManager:
     """A plugin manager with every "modelpress" entry point that loads cleanly registered.
 
     With ``MODELPRESS_DISABLE_PLUGIN_AUTOLOAD=1`` (or ``autoload=False``) only
@@ -53,9 +65,8 @@ def new_plugin_manager(autoload: bool | None = None) -> pluggy.PluginManager:
     """
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_OFF, "") in ("", "0", "false")
-    pm = pluggy.PluginManager(PROJECT)
+    pm = PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.broken, pm.distributions = {}, {}
     eps = list(metadata.entry_points(group=PROJECT))
     eps.sort(key=lambda ep: _dist(ep)[0].lower() != PROJECT)  # built-ins first (stable sort)
     for ep in eps:
@@ -89,3 +100,19 @@ def new_plugin_manager(autoload: bool | None = None) -> pluggy.PluginManager:
             pm.broken[ep.name] = f"{where}: {exc}"
     pm.check_pending()
     return pm
+
+
+@cache
+def _packages() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def distribution_of(cls: type) -> tuple[str, str]:
+    """(distribution name, version) that ships ``cls``'s module, or ("", "") if none does."""
+    top = cls.__module__.split(".")[0]
+    for dist in _packages().get(top, []):
+        try:
+            return dist, metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "", ""

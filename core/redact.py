@@ -58,7 +58,7 @@ def redact(value: Any) -> Any:
     says a token is used; it is not one).
     """
     if isinstance(value, Mapping):
-        out = {}
+        out: dict[Any, Any] = {}
         for key, item in value.items():
             if is_secret_key(key) and not (item is None or isinstance(item, bool)):
                 out[key] = MASK

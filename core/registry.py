@@ -12,11 +12,10 @@ from typing import Any
 
 import pluggy
 
-from .components import KINDS, Component, ModelHandle
-from .engine.cache_keys import distribution_of
+from .components import KINDS, ModelHandle
 from .errors import ConfigError, UserError, did_you_mean
 from .frozen import Config
-from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, new_plugin_manager  # noqa: F401 (re-exported)
+from .plugin_loading import AUTOLOAD_OFF, PROJECT, describe, distribution_of, new_plugin_manager  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Registration:
 
     kind: str
     name: str
-    cls: type[Component]
+    cls: Any  # a subclass of KINDS[kind].base (checked when it registers)
     plugin: str
     #: (distribution, version) that ships the component: part of its cache keys
     distribution: tuple[str, str] = ("", "")
@@ -52,6 +51,9 @@ class Registry:
         for plugin in [name for name, _ in pm.list_name_plugin()]:
             staged: list[Registration] = []
             try:
+                # Each implementation is called by hand, not through pm.hook: pluggy would call
+                # every plugin at once and stop at the first that raises, so one broken plugin
+                # would hide all components; this way it is named and the others still register.
                 for kind, hook_name in ((k.name, k.hook) for k in KINDS.values()):
                     for impl in getattr(pm.hook, hook_name).get_hookimpls():
                         if impl.plugin_name == plugin:
@@ -124,7 +126,7 @@ class Registry:
                               f"'modelpress plugins' lists the {plural} available){broken}")
         return self._by_kind[kind][canonical]
 
-    def require(self, kind: str, name: str, where: str = "type") -> type[Component]:
+    def require(self, kind: str, name: str, where: str = "type") -> Any:
         """Like :meth:`get`, but fails if the component's libraries are missing."""
         reg = self.get(kind, name, where)
         if reg.missing:

@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     # SUPPRESS keeps a sub-command from resetting a count given before it.
     common = argparse.ArgumentParser(add_help=False)
     _verbosity_flags(common, argparse.SUPPRESS)
-    sub.add_parser = _checked_add_parser(sub, common)
+    sub.add_parser = _checked_add_parser(sub, common)  # type: ignore[method-assign]
 
     run = sub.add_parser("run", help="run a workflow config (JSON or YAML)")
     run.add_argument("config_path", nargs="?", metavar="CONFIG")

@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -17,6 +18,8 @@ def cmd_validate(args) -> int:
     workflow = load(config_path(args))
     for note in workflow.notes:
         print(f"migrated: {note}")
+    for note in workflow.config_notes:
+        print(f"note: {note}")
     steps = ", ".join(f"{s.name} ({'|'.join(a['type'] for a in s.alternatives)})" for s in workflow.passes)
     print(f"{config_path(args)}: valid; passes: {steps or 'none'}")
     return 0
@@ -46,7 +49,8 @@ def cmd_plugins(args) -> int:
     from ..components import KINDS
     from ..registry import get_registry
 
-    rows, registry = [], get_registry()
+    rows: list[dict[str, Any]] = []
+    registry = get_registry()
     for reg in registry.all():
         missing = reg.missing
         rows.append({"kind": KINDS[reg.kind].word, "name": reg.name, "aliases": list(reg.cls.aliases),
@@ -93,6 +97,8 @@ def cmd_run(args) -> int:
         workflow.log_severity_level = args.severity
     for note in workflow.notes:
         print(f"migrated: {note}", file=sys.stderr)
+    for note in workflow.config_notes:
+        print(f"note: {note}", file=sys.stderr)
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("cache_dir", args.cache_dir)) if v}
     if args.clean_cache:
         overrides["clean_cache"] = True
@@ -101,7 +107,7 @@ def cmd_run(args) -> int:
             setattr(workflow, key, Path(value).resolve() if key.endswith("_dir") else value)
         engine = Engine(workflow)
         print(f"input model {engine.input_model_id()}")
-        points = [None] if not workflow.search_strategy else []
+        points: list[dict | None] = [None] if not workflow.search_strategy else []
         if not points:
             print(f"search over {len(workflow.search_params())} parameter(s); first point shown")
             from ..search.space import space_from_workflow
@@ -121,16 +127,18 @@ def cmd_run(args) -> int:
 
 def _load_with_overrides(path: Path, items: list[str]):
     """Load a config with ``--set`` overrides applied to the file's raw dict."""
-    from ..config import load, load_raw, migrate, overrides, validate
+    from ..config import check, load, load_raw, overrides
+    from ..errors import ConfigError
     from ..registry import get_registry
 
     if not items:
         return load(path)
     pairs = overrides.parse(items)
     raw = overrides.apply(load_raw(path), pairs)
-    registry = get_registry()
-    canonical, notes = migrate(raw, registry)
-    workflow = validate(canonical, registry, path.parent.resolve(), path)
+    # the same one pass as without --set: every problem, keys named as the file writes them
+    _, workflow, notes, problems = check(raw, get_registry(), path.parent.resolve(), path)
+    if problems:
+        raise ConfigError(problems)
     workflow.notes = notes
     for key, value in pairs:
         log.info("override: %s = %s", key, json.dumps(value))
@@ -146,17 +154,7 @@ def cmd_generate(args) -> int:
     if (folder / "model.json").is_file() and (folder / "model").is_dir():  # a run's output folder
         handle = registry.model_handle(json.loads((folder / "model.json").read_text()))
     else:
-        if not folder.is_dir():
-            raise UserError(f"--model {folder}: no such folder; give a model folder or a run's output folder")
-        handle = None
-        for reg in registry.all("model_type"):
-            found = reg.cls.detect(folder)
-            if found is not None:
-                handle = reg.cls(found)
-                break
-        if handle is None:
-            raise UserError(f"--model {folder}: no model type recognises this folder "
-                            "(expected genai_config.json for ONNX or config.json for Hugging Face)")
+        handle = _detect(registry, folder)
     if args.adapter:
         adapters = handle.config.get("adapters") or {}
         if args.adapter not in adapters:
@@ -196,3 +194,15 @@ def config_path(args) -> Path:
     if not path:
         raise UserError("run: no config given; use 'modelpress run CONFIG' or 'modelpress run --config CONFIG'")
     return Path(path)
+
+
+def _detect(registry: Any, folder: Path) -> Any:
+    """The model handle of the first model type that recognises ``folder``."""
+    if not folder.is_dir():
+        raise UserError(f"--model {folder}: no such folder; give a model folder or a run's output folder")
+    for reg in registry.all("model_type"):
+        found = reg.cls.detect(folder)
+        if found is not None:
+            return reg.cls(found)
+    raise UserError(f"--model {folder}: no model type recognises this folder "
+                    "(expected genai_config.json for ONNX or config.json for Hugging Face)")

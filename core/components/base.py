@@ -67,6 +67,7 @@ class Component:
     schema: ClassVar[dict | str] = {"type": "object", "properties": {}}
     #: import name -> install hint, e.g. {"bitsandbytes": "pip install 'modelpress[qlora]'"}
     requires: ClassVar[Mapping[str, str]] = {}
+    _schema_cache: ClassVar[dict | None] = None  # per class: get_schema reads cls.__dict__ only
 
     @classmethod
     def get_schema(cls) -> dict:
@@ -105,7 +106,7 @@ DEFAULT_PROVIDER = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider
 
 def parse_accelerators(items: Sequence[Any] | None) -> list[Accelerator]:
     """Olive's ``accelerators`` forms: ``["gpu"]`` or ``[{"device", "execution_providers"}]``."""
-    found = []
+    found: list[Accelerator] = []
     for item in items or [{"device": "cpu"}]:
         item = {"device": item} if isinstance(item, str) else item
         device = str(item.get("device", "cpu")).lower()

@@ -40,6 +40,14 @@ class Pass(Component):
         """Problems the schema cannot express, as ``"field: message"`` lines."""
         return []
 
+    @classmethod
+    def config_notes(cls, config: Mapping[str, Any], accelerator: Accelerator) -> list[str]:
+        """Where this config runs differently from Olive on purpose, as ``"field: what; how to opt in/out"``.
+
+        Printed as ``note:`` lines by ``modelpress validate`` and ``run``; none by default.
+        """
+        return []
+
     def run(self, model: ModelHandle, output_dir: Path) -> ModelHandle:
         """Transform ``model``, writing any new files under ``output_dir``."""
         raise NotImplementedError

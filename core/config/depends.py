@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .messages import shown
+from .search_values import case_for
+from .workflow import SEARCH
+
 
 def cycle_problems(specs: Mapping[str, Any], path: str) -> list[str]:
     """One line per ``depends_on`` cycle among ``specs`` (``{field: search spec}``) of the pass at ``path``."""
@@ -35,3 +39,14 @@ def cycle_problems(specs: Mapping[str, Any], path: str) -> list[str]:
         problems.append(f"{path}.{first}.depends_on: the search values depend on each other in a cycle "
                         f"({shown}); make one of them a plain search value or a fixed value")
     return problems
+
+
+def case_problems(config: Mapping[str, Any], key: str, spec: Mapping[str, Any], path: str) -> list[str]:
+    """A ``depends_on`` on a fixed (not searched) field must have a case for its value."""
+    parent = config.get(spec["depends_on"])
+    if isinstance(parent, dict) and SEARCH in parent:
+        return []
+    if case_for(spec, parent) is None:
+        return [f"{path}.{key}: no case for {spec['depends_on']} = {shown(parent)}; "
+                f"add {shown(parent if isinstance(parent, str) else shown(parent))} to its cases"]
+    return []

@@ -105,7 +105,8 @@ def _entry_schema(kind: str, reg: Any, registry: Any, base: str) -> dict:
             common = workflow_skeleton()["$defs"]["search_strategy"]["properties"]
             props = {**copy.deepcopy(common), **props}
         return {**own, "title": reg.name, "properties": props}
-    head = {"type": {"description": f"The {KINDS[kind].word} type.", "enum": [reg.name, *reg.cls.aliases]}}
+    head: dict[str, dict] = {"type": {"description": f"The {KINDS[kind].word} type.",
+                                      "enum": [reg.name, *reg.cls.aliases]}}
     if kind == "data_container":
         head = {"name": {"type": "string", "minLength": 1}, **head}
     required = [*head, *(own.get("required") or [])]

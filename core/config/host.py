@@ -31,7 +31,7 @@ def host_problems(cfg: dict, systems: dict[str, Any], registry: Any) -> list[str
     for name in dict.fromkeys(cfg.get(key) for key in ("host", "target")):
         entry = systems.get(name) if isinstance(name, str) else None
         cls = _system_class(entry, registry)
-        if cls is None or not getattr(cls, "runs_here", False):
+        if cls is None or not isinstance(entry, dict) or not getattr(cls, "runs_here", False):
             continue
         try:
             accelerators = cls(Config({k: v for k, v in entry.items() if k != "type"}),

@@ -120,6 +120,7 @@ def check(raw: Mapping[str, Any], registry: Any, base_dir: Path, source: Path | 
     problems = [origins.as_written(line, say_canonical=False) for line in migration_problems]
     try:
         workflow = validate(canonical, registry, base_dir, source)
+        workflow.config_notes = [origins.as_written(line) for line in workflow.config_notes]
     except ConfigError as exc:
         problems += [origins.as_written(line) for line in exc.problems]
         workflow = None

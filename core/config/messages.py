@@ -56,8 +56,10 @@ def error_lines(validator: Draft202012Validator, instance: Any, prefix: str,
     except (SchemaError, UnknownType, Unresolvable) as exc:  # the plugin's schema, not the user's config
         raise UserError(f"{prefix or '(top level)'}: the JSON Schema that checks this is broken "
                         f"({one_line(str(exc), 160)}); fix the plugin's schema") from None
-    for err in errors:
-        lines.extend(_format(err, prefix, unknown_key))
+    typed = {join_path(prefix, e.absolute_path) for e in errors if e.validator == "type"}
+    for err in errors:  # a value of the wrong type gets one line, not also one for its enum
+        if err.validator not in ("enum", "const") or join_path(prefix, err.absolute_path) not in typed:
+            lines.extend(_format(err, prefix, unknown_key))
     return list(dict.fromkeys(lines))
 
 

@@ -109,7 +109,7 @@ class _Migration:
         """A mapping of data configs becomes the list form; each entry is migrated."""
         data = cfg.get("data_configs")
         if isinstance(data, dict):
-            listed = []
+            listed: list[dict] = []
             for name, entry in data.items():
                 if isinstance(entry, dict):
                     if entry.get("name", name) != name:
@@ -142,6 +142,7 @@ class _Migration:
                 self.notes.append(f"{path}.{key}.params: flattened into {path}.{key}")
         olive_forms.component_types(self, entry, path, schema)
         olive_forms.dataset_type(self, entry, path)
+        olive_forms.old_text_defaults(self, entry, path, schema)
         self.component("data_container", entry, path)
 
     def hoist_data_config(self, cfg: dict, owner: dict, key: str, path: str, name: str) -> None:

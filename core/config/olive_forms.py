@@ -115,11 +115,35 @@ def dataset_type(m: Any, entry: dict, path: str) -> None:
     since dropping it would train on other tokens than Olive does."""
     part = entry.get("pre_process_data_config")
     value = part.get("dataset_type") if isinstance(part, dict) else None
-    if value is not None and str(value).lower() != "corpus":
+    if isinstance(part, dict) and value is not None and str(value).lower() != "corpus":
         m.problems.append(f"{path}.pre_process_data_config.dataset_type: Olive's {value!r} datasets "
                           f"(source and target columns trained apart) are not supported; join them into one "
                           f"text with text_template (e.g. \"{{source}}\\n{{target}}\") and drop dataset_type")
         del part["dataset_type"]
+
+
+#: Olive 0.6.1's text pre-processing keys whose default Olive 0.13 (and modelpress) changed -> what to say
+OLD_TEXT_DEFAULTS = {
+    "corpus_strategy": "Olive 0.6.1 meant line-by-line (one example per text); modelpress, as Olive 0.13, packs "
+                       "with join: set corpus_strategy to line-by-line for 0.6.1's examples",
+    "joiner": "Olive 0.6.1 put nothing between joined texts; modelpress, as Olive 0.13, puts \"\\n\\n\": set "
+              "joiner to \"\" for 0.6.1's blocks",
+}
+#: keys only Olive's older text pre-processing wrote
+OLD_TEXT_KEYS = ("corpus_strategy", "source_max_len", "dataset_type")
+
+
+def old_text_defaults(m: Any, entry: dict, path: str, schema: Mapping[str, Any]) -> None:
+    """An older pre-processing config that leaves out a key whose default changed since: a note each."""
+    part = entry.get("pre_process_data_config")
+    if not isinstance(part, dict) or not any(k in part for k in OLD_TEXT_KEYS) \
+            or not takes(schema, "pre_process_data_config", "corpus_strategy"):
+        return
+    where = f"{path}.pre_process_data_config"
+    if "corpus_strategy" not in part and "strategy" not in part:
+        m.notes.append(f"{where}.corpus_strategy: not set; {OLD_TEXT_DEFAULTS['corpus_strategy']}")
+    if "join" in str(part.get("corpus_strategy", part.get("strategy", "join"))) and "joiner" not in part:
+        m.notes.append(f"{where}.joiner: not set; {OLD_TEXT_DEFAULTS['joiner']}")
 
 
 def data_root(m: Any, cfg: dict) -> None:

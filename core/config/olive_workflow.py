@@ -78,6 +78,7 @@ def lift_engine(m: Any, cfg: dict) -> None:
     if not isinstance(engine, dict):
         m.problems.append(f"engine: expected an object of engine keys (host, target, cache_dir, ...), "
                              f"got {type(engine).__name__}")
+        del cfg["engine"]  # reported once: not again as an unknown top-level key
         return
     del cfg["engine"]
     for key, value in engine.items():

@@ -4,6 +4,8 @@ First the workflow's own keys (schemas/workflow.json), then every component
 with the schema of its registered type, each pass's own checks
 (``check_config``: training_args, ...), the named references between them,
 the local files that must exist and the accelerators this host can provide.
+Each pass's ``config_notes`` (deliberate differences from Olive) are kept in
+:attr:`Workflow.config_notes`.
 Every problem found is reported at once, one line each: a broken entry only
 skips the checks that need that entry, never the rest of the config.
 """
@@ -16,18 +18,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..components import Accelerator, RunContext
+from ..components import Accelerator, Component, RunContext
 from ..errors import ConfigError, did_you_mean
 from ..frozen import Config
 from .checker import Checker
 from .component_schemas import component_schema_of
-from .depends import cycle_problems
+from .depends import case_problems, cycle_problems
 from .host import host_problems
-from .messages import error_lines, shown
+from .messages import error_lines
 from .partial import own_checks_despite_errors
 from .schema import closed, fill_defaults, validator_for, workflow_skeleton
-from .search_values import case_for
-from .workflow import SEARCH, Step, Workflow
+from .workflow import Step, Workflow
 
 LOCAL = "local"
 
@@ -78,14 +79,16 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
     if search is not None and not cfg.get("evaluator"):
         checker.problems.append("search_strategy: a search needs an evaluator to rank its points; "
                                 "set \"evaluator\" to one of evaluators, or set \"search_strategy\": false")
-    accelerator = _accelerator(systems.get(cfg.get("target")), cfg.get("execution_providers"), registry)
+    accelerator = _accelerator(systems.get(cfg.get("target") or ""), cfg.get("execution_providers"), registry)
     checker.problems.extend(host_problems(cfg, systems, registry))
     unset: dict = {}
-    steps = _passes(cfg, checker, registry, search is not None, accelerator, unset, clean) if ok("passes") else []
+    notes: list[str] = []
+    steps = (_passes(cfg, checker, registry, search is not None, accelerator, unset, clean, notes)
+             if ok("passes") else [])
     if checker.problems:
         raise ConfigError(list(dict.fromkeys(checker.problems)))
 
-    canonical_out = {
+    canonical_out: dict[str, Any] = {
         "input_model": input_model, "systems": systems, "data_configs": list(data_configs.values()),
         "evaluators": evaluators,
         "passes": {s.name: (s.alternatives[0] if len(s.alternatives) == 1 else s.alternatives) for s in steps},
@@ -104,7 +107,7 @@ def validate(canonical: Mapping[str, Any], registry: Any, base_dir: Path,
         evaluate_input_model=cfg["evaluate_input_model"], search_strategy=search,
         execution_providers=cfg["execution_providers"], cache_dir=Path(cfg["cache_dir"]),
         output_dir=Path(cfg["output_dir"]), clean_cache=cfg["clean_cache"],
-        log_severity_level=cfg["log_severity_level"], unset_values=unset,
+        log_severity_level=cfg["log_severity_level"], unset_values=unset, config_notes=notes,
     )
 
 
@@ -158,7 +161,7 @@ def _input_model(entry: dict, checker: Checker, registry: Any) -> dict:
     return checked
 
 
-def cls_marks_path(cls: type, name: str) -> bool:
+def cls_marks_path(cls: type[Component], name: str) -> bool:
     """Whether the schema marks field ``name`` with ``x-path`` (then it is checked already)."""
     prop = (cls.get_schema().get("properties") or {}).get(name)
     return isinstance(prop, dict) and bool(prop.get("x-path"))
@@ -249,7 +252,7 @@ def _accelerator(system: dict | None, providers: list[str] | None, registry: Any
 
 
 def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, accelerator: Accelerator,
-            unset: dict, ok) -> list[Step]:
+            unset: dict, ok, notes: list[str]) -> list[Step]:
     steps = []
     for name, value in (cfg.get("passes") or {}).items():
         if not ok(f"passes.{name}"):
@@ -279,23 +282,14 @@ def _passes(cfg: dict, checker: Checker, registry: Any, searching: bool, acceler
                 if default is not _NO_DEFAULT:
                     unset[(name, i, key)] = default
                 if "depends_on" in spec:
-                    _check_cases(checked, key, spec, path, checker)
+                    checker.problems.extend(case_problems(checked, key, spec, path))
             if not specs:
                 config = {k: v for k, v in checked.items() if k != "type"}
                 checker.problems.extend(f"{path}.{line}" for line in cls.check_config(Config(config), accelerator))
+                notes.extend(f"{path}.{line}" for line in cls.config_notes(Config(config), accelerator))
             alternatives.append(checked)
         steps.append(Step(name, alternatives))
     return steps
 
 
 _NO_DEFAULT = object()
-
-
-def _check_cases(config: dict, key: str, spec: dict, path: str, checker: Checker) -> None:
-    """A ``depends_on`` on a fixed field must have a case for its value."""
-    parent = config.get(spec["depends_on"])
-    if isinstance(parent, dict) and SEARCH in parent:
-        return
-    if case_for(spec, parent) is None:
-        checker.problems.append(f"{path}.{key}: no case for {spec['depends_on']} = {shown(parent)}; "
-                                f"add {shown(parent if isinstance(parent, str) else shown(parent))} to its cases")

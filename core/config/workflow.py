@@ -52,6 +52,8 @@ class Workflow:
     log_severity_level: int
     #: (step, alternative, field) -> the value a null candidate stands for
     unset_values: dict = field(default_factory=dict, repr=False)
+    #: one line per deliberate difference from Olive (each pass's ``config_notes``), keys as written
+    config_notes: list[str] = field(default_factory=list)
 
     def search_params(self) -> list[SearchParam]:
         """Every searchable value, in pass order (alternative choices first)."""

@@ -11,7 +11,6 @@ current input, so moving a folder or rotating a token changes nothing.
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +65,6 @@ def restore_secrets(handle: Any, source: Any) -> Any:
         return {k: (source[k] if v == MASK and k in source else restore_secrets(v, source.get(k)))
                 for k, v in handle.items()}
     return handle
-
-
-@cache
-def _packages() -> dict:
-    from importlib import metadata
-
-    return metadata.packages_distributions()
-
-
-def distribution_of(cls: type) -> tuple[str, str]:
-    """(distribution name, version) that ships ``cls``'s module, or ("", "") if none does."""
-    from importlib import metadata
-
-    top = cls.__module__.split(".")[0]
-    for dist in _packages().get(top, []):
-        try:
-            return dist, metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "", ""
 
 
 def is_inside(path: str, folder: str | Path) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..components import Accelerator, ModelHandle, RunContext
+from ..components import Accelerator, Component, ModelHandle, RunContext
 from ..errors import ConfigError, PassFailed, UserError
 from ..frozen import Config
 from . import contracts
@@ -113,7 +113,7 @@ class Engine:
             self._input_id = self.model_id(self.input_model())
         return self._input_id
 
-    def data_digests(self, config: dict, cls: type) -> list:
+    def data_digests(self, config: dict, cls: type[Component]) -> list:
         """Digests of the data files every data config named by the pass reads."""
         names = sorted(_data_config_refs(config, cls.get_schema()))
         out = []
@@ -195,6 +195,7 @@ class Engine:
                 result = self.cache.get_pass(key) or {**result, "entry_dir": str(entry)}
             else:
                 log.info("pass %s (%s): cache hit", step, config["type"])
+        assert result is not None  # a cache hit, or the entry just committed
         handle = self._cached_handle(result, model)
         output = self.registry.model_handle(handle)
         contracts.check_output(step, self.registry.get("pass", config["type"]).cls, output.name, self.registry)

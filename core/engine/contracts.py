@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..components import Pass
 from ..errors import UserError
 
 
@@ -33,7 +34,7 @@ def check_chain(chain: list[tuple[str, dict]], input_type: str, registry: Any) -
         current = produces[0] if len(produces) == 1 else None
 
 
-def check_input(step: str, cls: type, model_type: str | None, registry: Any) -> None:
+def check_input(step: str, cls: type[Pass], model_type: str | None, registry: Any) -> None:
     """One-line error when ``cls`` does not accept ``model_type``."""
     accepts = _canonical(registry, tuple(cls.accepts))
     if model_type is None or not accepts or model_type in accepts:
@@ -42,7 +43,7 @@ def check_input(step: str, cls: type, model_type: str | None, registry: Any) -> 
                     f"model; put a pass that produces {_either(accepts)} before it, or change input_model")
 
 
-def check_output(step: str, cls: type, model_type: str, registry: Any) -> None:
+def check_output(step: str, cls: type[Pass], model_type: str, registry: Any) -> None:
     """One-line error when a pass returns a model type it does not declare in ``produces``."""
     produces = _canonical(registry, tuple(cls.produces))
     if produces and model_type not in produces:

@@ -131,6 +131,7 @@ def _write_outputs(engine: Any, out: Path, best: Any, footprints: list[dict], in
     write_json(out / "run.json", {
         "config": wf.canonical,
         "migration_notes": wf.notes,
+        "config_notes": wf.config_notes,
         "source": str(wf.source) if wf.source else None,
         "started": getattr(engine, "started", None),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

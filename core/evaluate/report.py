@@ -93,7 +93,7 @@ def load(output_dir: str | Path) -> RunFiles:
 # ------------------------------------------------------------------ values
 
 
-def _types(configs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def _types(configs: Sequence[Mapping[str, Any]]) -> dict[Any, Any]:
     return {m.get("name"): m.get("type") for m in configs}
 
 
@@ -107,8 +107,8 @@ def format_value(key: str, value: Any, metric_type: str | None = None) -> str:
                 return f"{value / size:.1f} {unit}"
         return f"{value:.0f} B"
     text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    unit = UNITS.get(metric_type or "")
-    return f"{text} {unit}" if unit else text
+    suffix = UNITS.get(metric_type or "")
+    return f"{text} {suffix}" if suffix else text
 
 
 def table_rows(files: RunFiles) -> tuple[list[str], list[list[str]]]:

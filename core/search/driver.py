@@ -102,7 +102,7 @@ class _Search:
         """Run one point; returns its trial record (and keeps the local result)."""
         from ..evaluate.goals import check_goals, goals_met
 
-        record = {"number": number, "params": point, "metrics": None, "error": None,
+        record: dict[str, Any] = {"number": number, "params": point, "metrics": None, "error": None,
                   "state": "PRUNED", "footprints": [], "goals_met": None, "worker": WORKER_ID}
         problem = self.invalid(point)
         if problem:

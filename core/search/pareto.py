@@ -70,7 +70,7 @@ def pareto_front(records: Iterable[Mapping[str, Any]], objectives: Sequence[SubM
     """
     if not objectives:
         return []
-    points = [(r["number"], _values(r, objectives)) for r in evaluated(records, objectives)]
+    points = [(r["number"], v) for r in evaluated(records, objectives) if (v := _values(r, objectives)) is not None]
     front = [n for n, v in points if not any(dominates(w, v) for m, w in points if m != n)]
     return sorted(front)
 

@@ -67,14 +67,14 @@ class SearchSpace:
         if "depends_on" not in param.spec:
             return param.spec, None
         parent = param.parent
-        if parent in point:
+        if parent is not None and parent in point:
             value = point[parent]
-        elif parent in self.fixed:
+        elif parent is not None and parent in self.fixed:
             value = self.fixed[parent]
         else:
             return None
-        key = case_key(param.spec["cases"], value)
-        return None if key is None else (case_for(param.spec, value), key)
+        key, case = case_key(param.spec["cases"], value), case_for(param.spec, value)
+        return None if key is None or case is None else (case, key)
 
     def sampler_name(self, param: SearchParam, case: str | None) -> str:
         """The name a sampler sees: conditional cases get their own name, so

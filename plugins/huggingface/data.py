@@ -13,20 +13,10 @@ from typing import Any
 from modelpress.components import DataContainer
 from modelpress.errors import UserError
 
-from .data_checks import check_rows, config_problems, template_fields  # noqa: F401 (importable here too)
+from .data_checks import check_rows, config_problems, file_list, template_fields  # noqa: F401 (importable here too)
 
 BUILDERS = ("json", "csv", "parquet", "text", "arrow", "webdataset", "imagefolder", "audiofolder")
 WHERE = "data_configs"
-
-
-def _file_list(data_files: Any) -> list[str]:
-    if isinstance(data_files, str):
-        return [data_files]
-    if isinstance(data_files, (list, tuple)):
-        return list(data_files)
-    if isinstance(data_files, Mapping) and "type" not in data_files:
-        return [f for v in data_files.values() for f in _file_list(v)]
-    return []
 
 
 class HuggingfaceContainer(DataContainer):
@@ -52,7 +42,7 @@ class HuggingfaceContainer(DataContainer):
 
     def files(self) -> list[Path]:
         """The local data files (and a local data_name path)."""
-        names = _file_list(self.load_cfg.get("data_files"))
+        names = file_list(self.load_cfg.get("data_files"))
         names.append(self.load_cfg["data_name"])
         found = []
         for name in names:
@@ -71,7 +61,7 @@ class HuggingfaceContainer(DataContainer):
         if isinstance(data_files, Mapping) and "type" in data_files:
             raise UserError(f"{WHERE}.load_dataset_config.data_files: the {data_files['type']} resource was not "
                             f"downloaded; run the workflow with modelpress or give local files")
-        for f in _file_list(data_files):
+        for f in file_list(data_files):
             if not any(c in f for c in "*?[") and "://" not in f and not Path(f).exists():
                 raise UserError(f"{WHERE}.load_dataset_config.data_files: '{f}' does not exist; "
                                 f"relative paths resolve against the config file's folder")

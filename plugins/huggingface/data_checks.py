@@ -123,13 +123,22 @@ def check_rows(rows: list[dict], columns: list[str], pre: Mapping[str, Any], spl
 # -- validate time: local JSON files -------------------------------------------
 
 
+def file_list(data_files: Any) -> list[str]:
+    """The file names in a ``data_files`` value (a name, a list, or a mapping of split -> names)."""
+    if isinstance(data_files, str):
+        return [data_files]
+    if isinstance(data_files, (list, tuple)):
+        return list(data_files)
+    if isinstance(data_files, Mapping) and "type" not in data_files:
+        return [f for v in data_files.values() for f in file_list(v)]
+    return []
+
+
 def json_files(load_cfg: Mapping[str, Any]) -> list[Path]:
     """The local files that ``datasets`` would read as JSON (builder 'json' or a .json/.jsonl name)."""
-    from .data import _file_list
-
     name = load_cfg.get("data_name")
     found = []
-    for f in _file_list(load_cfg.get("data_files")):
+    for f in file_list(load_cfg.get("data_files")):
         if any(c in f for c in "*?[") or "://" in f:
             continue
         path = Path(f)

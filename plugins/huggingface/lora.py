@@ -81,6 +81,18 @@ class LoRA(Pass):
             problems.append("eval_dataset_size: give either eval_data_config or eval_dataset_size, not both")
         return problems
 
+    @classmethod
+    def config_notes(cls, config: Mapping[str, Any], accelerator: Accelerator) -> list[str]:
+        """Where this config trains differently from Olive on purpose (docs/olive-migration.md)."""
+        args = config.get("training_args") or {}
+        dtype = config.get("torch_dtype") or "bfloat16"
+        differences = targs.olive_differences(args, accelerator.device) + bf16_note(dtype, args, accelerator.device)
+        if config.get("eval_dataset_size") and not config.get("eval_data_config"):
+            differences.append(f"eval_dataset_size: {config['eval_dataset_size']} of the training blocks are held out "
+                               f"for evaluation, as Olive 0.5-0.6 did (Olive 0.13 ignores this key and trains on "
+                               f"every block); remove it to train on every block, or give eval_data_config")
+        return differences
+
     def quantization(self) -> dict | None:
         """The 4-bit record to train against (None: full precision)."""
         return None
@@ -124,8 +136,6 @@ class LoRA(Pass):
             # under torchrun/accelerate launch on CPU, Trainer forms the process group only with use_cpu
             kwargs.setdefault("use_cpu", True)
             kwargs.setdefault("ddp_backend", "gloo")
-        for note in targs.olive_differences(args) + bf16_note(dtype, kwargs, device):
-            log.warning("note: passes.%s: %s", self.name, note)
 
         quant = self.quantization()
         aware = cfg.get("quantization_aware")
@@ -181,12 +191,20 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def bf16_note(dtype: str, kwargs: Mapping[str, Any], device: str) -> list[str]:
+def bf16_note(dtype: str, args: Mapping[str, Any], device: str) -> list[str]:
     """A line when bfloat16 is asked for on a CPU that emulates it (slow, same meaning)."""
-    if device == "cpu" and (dtype == "bfloat16" or kwargs.get("bf16")) and not cpu_has_bf16():
-        return ["bfloat16 on a CPU without AVX512-BF16/AMX is emulated (slow); torch_dtype: float32 trains "
-                "faster here, at the cost of differing from Olive's default"]
-    return []
+    differences: list[str] = []
+    if device != "cpu" or cpu_has_bf16():
+        return differences
+    if dtype == "bfloat16":
+        differences.append("torch_dtype: bfloat16 (Olive's default) is emulated on this CPU, which has no "
+                           "AVX512-BF16/AMX: same results as Olive, slower; set torch_dtype: float32 to train "
+                           "faster here (unlike Olive)")
+    elif args.get("bf16"):
+        differences.append("training_args.bf16: bfloat16 mixed precision is emulated on this CPU, which has no "
+                           "AVX512-BF16/AMX: same results as Olive, slower; remove bf16 to train faster here "
+                           "(unlike Olive)")
+    return differences
 
 
 class QLoRA(LoRA):

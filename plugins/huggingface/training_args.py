@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -111,10 +112,14 @@ def trainer_kwargs(training_args: Mapping[str, Any], work_dir: Path, *, has_eval
     return kwargs
 
 
-def olive_differences(training_args: Mapping[str, Any]) -> list[str]:
-    """One line per place where modelpress deliberately trains differently from Olive."""
-    notes = []
-    if not training_args.get("output_dir"):
-        notes.append("training_args.output_dir is not set: no checkpoints are written (Olive writes them to a "
-                     "temporary folder and deletes them); set output_dir to keep checkpoints and resume")
-    return notes
+def olive_differences(training_args: Mapping[str, Any], device: str = "cpu") -> list[str]:
+    """One line per place where modelpress deliberately trains differently from Olive, with how to opt out."""
+    differences = []
+    if not training_args.get("output_dir") and "save_strategy" not in training_args:
+        differences.append("training_args.output_dir: not set, so no checkpoints are written (Olive writes them "
+                           "to a temporary folder and deletes it); set output_dir to keep checkpoints and resume "
+                           "from them")
+    if device == "cpu" and not (os.environ.get("MODELPRESS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")):
+        differences.append("training_args: the torch thread count is chosen by timing training steps (Olive "
+                           "keeps torch's default); set MODELPRESS_NUM_THREADS=N to fix it")
+    return differences

@@ -118,6 +118,30 @@ def test_every_olive_form_gives_the_cookbooks_workflow(plugin_registry, project,
     assert wf.notes
 
 
+def test_defaults_olive_061_had_are_named_where_the_config_leaves_them_out(plugin_registry, project, cuda_host):
+    joiner = ("data_configs[0].pre_process_data_config.joiner: not set; Olive 0.6.1 put nothing between joined "
+              "texts; modelpress, as Olive 0.13, puts \"\\n\\n\": set joiner to \"\" for 0.6.1's blocks")
+    strategy = ("data_configs[0].pre_process_data_config.corpus_strategy: not set; Olive 0.6.1 meant line-by-line "
+                "(one example per text); modelpress, as Olive 0.13, packs with join: set corpus_strategy to "
+                "line-by-line for 0.6.1's examples")
+    config = load_raw(COOKBOOK)  # corpus_strategy join, no joiner
+    assert joiner in load(_write(project, config), plugin_registry).notes
+    kwargs = config["data_configs"][0]["params_config"]["component_kwargs"]["pre_process_data"]
+    del kwargs["corpus_strategy"]
+    notes = load(_write(project, config), plugin_registry).notes
+    assert strategy in notes and joiner in notes
+    kwargs.update(corpus_strategy="line-by-line", pad_to_max_len=True, use_attention_mask=True)
+    notes = load(_write(project, config), plugin_registry).notes
+    assert not [n for n in notes if "not set" in n]
+    kwargs.update(corpus_strategy="join", joiner="")  # 0.6.1's blocks, chosen: nothing to say
+    wf = load(_write(project, config), plugin_registry)
+    assert not [n for n in wf.notes if "not set" in n]
+    assert wf.data_configs["dataset_default_train"]["pre_process_data_config"]["joiner"] == ""
+    current = load_raw(COOKBOOK)
+    current["data_configs"] = [_data_form("0.13")]  # the current form means Olive 0.13's defaults: no note
+    assert not [n for n in load(_write(project, current), plugin_registry).notes if "not set" in n]
+
+
 def test_extra_args_is_flattened_with_a_note(plugin_registry):
     raw = {"input_model": {"type": "HfModel", "model_path": "org/m"},
            "passes": {"lora": {"type": "LoRA", "train_data_config": "d",
@@ -144,6 +168,22 @@ def test_the_cookbooks_gpu_accelerator_is_refused_on_a_host_without_cuda(plugin_
     assert [p.split(";")[0] for p in problems] == [
         "engine.execution_providers: CUDAExecutionProvider needs CUDA, which this host cannot provide "
         "(no NVIDIA GPU driver found)"]
+
+
+def test_run_refuses_the_gpu_accelerator_in_one_line_with_and_without_set(plugin_registry, project, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setattr("modelpress.config.host.cuda_missing", lambda: "no NVIDIA GPU driver found")
+    path = _write(project, load_raw(COOKBOOK))
+    errors = []
+    for extra in ([], ["--set", "passes.lora.config.training_args.max_steps=1"]):
+        assert main(["run", "--config", str(path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        errors.append([line for line in err.splitlines() if line.startswith("error: ")])
+    assert errors[0] == errors[1] and len(errors[0]) == 1
+    assert errors[0][0].startswith("error: systems.local_system.config.accelerators: gpu with CUDAExecutionProvider "
+                                   "needs CUDA, which this host cannot provide (no NVIDIA GPU driver found)")
+    assert not (project / "models").exists()  # nothing ran
 
 
 def test_torch_build_is_read_without_importing_it(tmp_path):

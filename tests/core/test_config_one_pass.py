@@ -78,6 +78,22 @@ def test_hub_names_are_not_local_files(plugin_registry, tmp_path):
     assert wf.data_configs["d"]["load_dataset_config"]["data_files"] == "data/train.jsonl"
 
 
+def test_one_problem_is_one_line(plugin_registry, tmp_path):
+    """A value of the wrong type is not also reported against its choices; a broken engine block is not
+    reported again as an unknown top-level key."""
+    config = {"input_model": {"type": "PyTorchModel", "config": {"hf_config": {"model_name": "org/m"}}},
+              "data_configs": [{"name": "d", "type": "HuggingfaceContainer",
+                                "load_dataset_config": {"data_name": "org/tone"}}],
+              "passes": {"lora": {"type": "LoRA", "config": {"train_data_config": "d", "torch_dtype": 16,
+                                                             "training_args": {"evaluation_strategy": 7}}}},
+              "engine": ["cache"]}
+    assert sorted(_problems(plugin_registry, tmp_path, config)) == [
+        "engine: expected an object of engine keys (host, target, cache_dir, ...), got list",
+        "passes.lora.config.torch_dtype: expected a string, got 16",
+        "passes.lora.config.training_args.evaluation_strategy: expected a string, got 7 "
+        "(now passes.lora.training_args.eval_strategy)"]
+
+
 @pytest.mark.parametrize("word,candidates,hint", [
     ("extra_args", ["optim_args", "learning_rate"], ""),  # only the shared "_args": no typo
     ("report_too", ["report_to", "resume_from_checkpoint"], "report_to"),

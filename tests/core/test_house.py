@@ -4,8 +4,9 @@
   inside functions too; only ``if TYPE_CHECKING:`` blocks are left out);
 - core imports no plugin, and at module level only the standard library,
   modelpress and its light dependencies (no torch, transformers, optuna ...);
+- core's folders import downwards only (LAYERS, the drawing in docs/architecture.md);
 - a plugin imports no other plugin (plugins depend on core only);
-- no module over 300 lines;
+- no module over 300 lines (core, plugins, tests, examples, bench);
 - the component kinds are declared once, in ``modelpress.components.KINDS``.
 """
 from __future__ import annotations
@@ -24,6 +25,20 @@ MAX_LINES = 300
 #: what core may import when a module is imported: modelpress's declared dependencies
 #: (pyproject `dependencies`) and what they bring; pytest only in the pytest plugin
 LIGHT = {"pluggy", "jsonschema", "referencing", "yaml", "filelock"}
+
+
+#: core's layers, top first: a module imports only from its own layer or below
+LAYERS = [
+    {"__init__", "__main__", "cli"},
+    {"api"},
+    {"search"},
+    {"engine"},
+    {"config"},
+    {"evaluate"},
+    {"registry", "testing"},
+    {"components", "plugin_loading"},
+    {"errors", "redact", "frozen", "hookspecs"},
+]
 
 
 def _module_name(path: Path) -> str:
@@ -152,6 +167,21 @@ def test_module_level_walk_skips_function_bodies():
     assert "modelpress.registry" in lazy
 
 
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else "__init__"
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_core_imports_downwards_only():
+    graph = _graph()
+    core = [m for m in graph if not m.startswith("modelpress.plugins")]
+    assert {m.split(".")[1] if "." in m else "__init__" for m in core} == set().union(*LAYERS), \
+        "a new core folder or module: give it its place in LAYERS (and in docs/architecture.md)"
+    upward = [f"{a} imports {b}" for a in sorted(core) for b in sorted(graph[a])
+              if not b.startswith("modelpress.plugins") and _layer(b) < _layer(a)]
+    assert not upward, "imports against the layering:\n" + "\n".join(upward)
+
+
 def test_a_plugin_imports_no_other_plugin():
     problems = []
     for name, path in SOURCES.items():
@@ -165,7 +195,7 @@ def test_a_plugin_imports_no_other_plugin():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("folder", ["core", "plugins", "examples", "bench"])
+@pytest.mark.parametrize("folder", ["core", "plugins", "tests", "examples", "bench"])
 def test_no_module_over_300_lines(folder):
     long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / folder).rglob("*.py"))
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}

@@ -23,22 +23,17 @@ from tests.plugins.azureml_standin.fixture import (
     loopback_only,  # noqa: F401  (autouse)
     standin_env,
 )
-from tests.plugins.azureml_standin.lora_reference import adapter_tensors, local_adapter, workflow, write_train_data
+from tests.plugins.azureml_standin.lora_reference import (
+    adapter_tensors,
+    local_adapter,
+    mlflow_layout,
+    upload_train_data,
+    workflow,
+    write_train_data,
+)
 
 DATA = Path(__file__).parent / "azureml_standin" / "data"
 REGISTRY_MODEL = "azureml://registries/azureml-msr/models/microsoft/Phi-3-mini-4k-instruct/versions/11"
-
-
-def mlflow_layout(model: Path, folder: Path) -> Path:
-    """The tiny Phi-3 as an Azure ML registry serves Phi-3: an MLflow model folder."""
-    weights, tokenizer = folder / "data" / "model", folder / "data" / "tokenizer"
-    weights.mkdir(parents=True)
-    tokenizer.mkdir(parents=True)
-    for f in model.iterdir():
-        target = tokenizer if f.name.startswith(("tokenizer", "special_tokens", "chat_template")) else weights
-        shutil.copy(f, target / f.name)
-    (folder / "MLmodel").write_text("flavors:\n  transformers:\n    task: text-generation\n")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -198,18 +193,6 @@ def seed_workflow(folder: Path, standin_url: str) -> Path:
     return path
 
 
-def upload_train_data(url: str) -> list[dict]:
-    """Rows with the seed template's columns, uploaded to the datastore through the stand-in."""
-    from azure.storage.blob import BlobClient
-
-    tones = ["joy", "fear", "sadness", "surprise"]
-    rows = [{"Question": f"What is the tone of: I cannot believe what happened {i}?", "Best Answer": tones[i % 4]}
-            for i in range(24)]
-    blob = BlobClient.from_blob_url(f"{url}/standinstore/azureml-blobstore/phi3/train_data.json")
-    blob.upload_blob("".join(json.dumps(r) + "\n" for r in rows).encode(), overwrite=True)
-    return rows
-
-
 @pytest.mark.slow
 def test_brief_seed_config_runs_on_the_standin(standin, tmp_path, caplog):
     import modelpress
@@ -300,7 +283,7 @@ def test_resources_download_once_into_the_cache(standin, tmp_path):
     # a workspace model: its asset names a datastore folder
     server.blobs.put(CONTAINER, "models/tone/3/config.json", b'{"model_type": "phi3"}')
     server.assets["models/tone/versions/3"] = {
-        "id": server.arm_id("models/tone/versions/3"), "name": "3",
+        "id": server.arm_id("models/tone/versions/3"), "name": "3", "systemData": {"createdAt": "2026-01-01T00:00:00Z"},
         "properties": {"modelUri": f"azureml://subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/workspaces/"
                                    f"{WORKSPACE}/datastores/workspaceblobstore/paths/models/tone/3",
                        "modelType": "custom_model", "flavors": {}}}

@@ -222,31 +222,6 @@ def test_a_sharded_checkpoint_and_its_index_pass(ws, tiny_phi3, capsys):
     assert f"names {shards[-1]}, which is not in the folder" in capsys.readouterr().err
 
 
-GOOD_ROWS = [{"phrase": "a\u2028b", "tone": "joy"}, {"phrase": "x" * 70_000, "tone": "fear"}]
-GOOD_FORMS = {
-    "bom.jsonl": "\ufeff" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in GOOD_ROWS),
-    "separator-and-long-line.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in GOOD_ROWS),
-    "crlf.jsonl": "".join(json.dumps(r) + "\r\n" for r in GOOD_ROWS),
-    "blank-lines.jsonl": "\n" + "\n\n".join(json.dumps(r) for r in GOOD_ROWS),
-    "pretty-list.json": json.dumps(GOOD_ROWS, indent=2),
-    "one-object.json": json.dumps({"phrase": "p", "tone": "joy"}, indent=2),
-}
-
-
-@pytest.mark.parametrize("name", list(GOOD_FORMS))
-def test_json_forms_that_datasets_reads_pass_with_the_same_rows(tmp_path, name):
-    """No false alarm: every JSON form ``datasets`` loads passes the check, with as many rows."""
-    import datasets
-
-    from modelpress.plugins.huggingface.data_checks import read_json_rows
-
-    path = tmp_path / name
-    path.write_text(GOOD_FORMS[name], encoding="utf-8")
-    rows, problem = read_json_rows(path)
-    loaded = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
-    assert problem is None and len(rows) == len(loaded) and [r for _, r in rows] == loaded.to_list()
-
-
 @pytest.mark.parametrize("damage", ["safetensors-cut", "safetensors-garbage", "config-json-cut"])
 def test_the_damaged_model_files_are_refused_by_the_libraries_too(ws, damage):
     """What the checks call damaged, the loaders cannot read either (and the intact files they can)."""
@@ -264,31 +239,6 @@ def test_the_damaged_model_files_are_refused_by_the_libraries_too(ws, damage):
             with safe_open(str(weights), "pt") as f:
                 names = f.keys()
                 [f.get_tensor(name) for name in names]
-
-
-def csv_container(registry, path: Path, **pre):
-    from modelpress.components import RunContext
-
-    cfg = {"type": "HuggingfaceContainer", "load_dataset_config": {"data_name": "csv", "data_files": str(path)},
-           "pre_process_data_config": {"text_template": TEMPLATE, **pre}}
-    return registry.create_data_container(cfg, RunContext(registry=registry))
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("phrase,tone\nhello,joy\nbye,\nhi,fear\n", "split 'train' row 2 has no value for 'tone' (null)"),
-    ("phrase,tone\nhello,joy\n,fear\n,joy\n", "split 'train' row 2 has no value for 'phrase' (null) (and 1 more rows)"),
-    ("phrase\nhello\n", "column(s) ['tone'] not in the data (split 'train'); it has columns ['phrase']"),
-])
-def test_rows_loaded_by_datasets_are_checked_at_run_time(plugin_registry, tmp_path, text, expected):
-    """Data that validate does not read (CSV here) is checked when loaded: the row is named, never skipped."""
-    from modelpress.errors import UserError
-
-    (tmp_path / "tone.csv").write_text(text, encoding="utf-8")
-    with pytest.raises(UserError) as info:
-        csv_container(plugin_registry, tmp_path / "tone.csv").rows()
-    message = str(info.value)
-    assert message.startswith("data_configs.pre_process_data_config") and expected in message, message
-    assert "\n" not in message
 
 
 def test_a_data_problem_found_at_run_time_stops_the_run_in_one_line(ws, capsys):

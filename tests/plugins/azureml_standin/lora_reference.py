@@ -1,9 +1,12 @@
 """Test only: one small LoRA workflow, and its adapter trained on the local
 system once per test session, which the PythonEnvironment and AzureML tests
-compare their own adapters with (same seed, same data, same adapter)."""
+compare their own adapters with (same seed, same data, same adapter); the
+tiny Phi-3 laid out as an Azure ML registry model; training rows uploaded to
+the stand-in's datastore."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -56,3 +59,27 @@ def local_adapter(model: Path) -> Path:
         result = modelpress.run(workflow(model, str(data), work=work))
         _local[key] = Path(result.output_model.config["adapter_path"])
     return _local[key]
+
+
+def mlflow_layout(model: Path, folder: Path) -> Path:
+    """The tiny Phi-3 as an Azure ML registry serves Phi-3: an MLflow model folder."""
+    weights, tokenizer = folder / "data" / "model", folder / "data" / "tokenizer"
+    weights.mkdir(parents=True)
+    tokenizer.mkdir(parents=True)
+    for f in model.iterdir():
+        target = tokenizer if f.name.startswith(("tokenizer", "special_tokens", "chat_template")) else weights
+        shutil.copy(f, target / f.name)
+    (folder / "MLmodel").write_text("flavors:\n  transformers:\n    task: text-generation\n")
+    return folder
+
+
+def upload_train_data(url: str) -> list[dict]:
+    """Rows with the seed template's columns, uploaded to the datastore through the stand-in."""
+    from azure.storage.blob import BlobClient
+
+    tones = ["joy", "fear", "sadness", "surprise"]
+    rows = [{"Question": f"What is the tone of: I cannot believe what happened {i}?", "Best Answer": tones[i % 4]}
+            for i in range(24)]
+    blob = BlobClient.from_blob_url(f"{url}/standinstore/azureml-blobstore/phi3/train_data.json")
+    blob.upload_blob("".join(json.dumps(r) + "\n" for r in rows).encode(), overwrite=True)
+    return rows
