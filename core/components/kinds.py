@@ -103,6 +103,8 @@ class Metric(Component):
     sub_types: ClassVar[Mapping[str, bool]] = {}
     #: whether the metric needs a ``data_config``
     needs_data: ClassVar[bool] = True
+    #: the unit the report shows after its values ("ms"); empty: none
+    unit: ClassVar[str] = ""
 
     def __init__(self, config: Config, context: RunContext):
         self.config = config
