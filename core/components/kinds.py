@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ..frozen import Config, thaw
 from .base import Accelerator, Component, parse_accelerators
 from .models import InferenceSession, ModelHandle, RunContext
+from .wire import Job, JobResult, Trial
 
 
 class Pass(Component):
@@ -145,7 +146,7 @@ class System(Component):
         """The accelerators this system offers, from Olive's ``accelerators`` key."""
         return parse_accelerators(self.config.get("accelerators"))
 
-    def run_job(self, job: dict, output_dir: Path) -> dict:
+    def run_job(self, job: Job, output_dir: Path) -> JobResult:
         """Run a pass or evaluation job; files go under ``output_dir``."""
         raise NotImplementedError
 
@@ -178,10 +179,10 @@ class SearchStrategy(Component):
         self.space = space
         self.objectives = list(objectives)
 
-    def ask(self) -> dict | None:
+    def ask(self) -> Trial | None:
         raise NotImplementedError
 
-    def tell(self, trial: dict, values: Sequence[float] | None, error: str | None = None) -> None:
+    def tell(self, trial: Trial, values: Sequence[float] | None, error: str | None = None) -> None:
         raise NotImplementedError
 
 
