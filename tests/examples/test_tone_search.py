@@ -29,8 +29,8 @@ def load(name):
 
 
 def test_search_example_validates_and_searches_the_build():
-    from modelpress.goals import objectives
-    from modelpress.search_space import space_from_workflow
+    from modelpress.evaluate.goals import objectives
+    from modelpress.search.space import space_from_workflow
 
     raw, workflow = load("search.yaml")
     params = {p.key: p for p in workflow.search_params()}

@@ -283,7 +283,7 @@ def test_resources_download_once_into_the_cache(standin, tmp_path):
     # a workspace model: its asset names a datastore folder
     server.blobs.put(CONTAINER, "models/tone/3/config.json", b'{"model_type": "phi3"}')
     server.assets["models/tone/versions/3"] = {
-        "id": server.arm_id("models/tone/versions/3"), "name": "3",
+        "id": server.arm_id("models/tone/versions/3"), "name": "3", "systemData": {"createdAt": "2026-01-01T00:00:00Z"},
         "properties": {"modelUri": f"azureml://subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/workspaces/"
                                    f"{WORKSPACE}/datastores/workspaceblobstore/paths/models/tone/3",
                        "modelType": "custom_model", "flavors": {}}}

@@ -15,7 +15,7 @@ import pytest
 
 from modelpress import hookimpl
 from modelpress.components import Accelerator, DataContainer, RunContext
-from modelpress.evaluation import evaluate_with_details
+from modelpress.evaluate.evaluator import evaluate_with_details
 from modelpress.frozen import thaw
 
 pytest.importorskip("torch")

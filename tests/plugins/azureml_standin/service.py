@@ -80,7 +80,7 @@ class StandIn(StandInServer):
             return self.job_route(method, m.group(1), m.group(2), body)
         m = re.fullmatch(r"datastores(?:/([^/]+))?(/listSecrets)?", rel)
         if m:
-            return self.datastore(m.group(1), bool(m.group(2)))
+            return self.datastore(m.group(1), bool(m.group(2)), body)
         self.errors.append(f"unhandled workspace call {method} {rel}")
         return not_found(rel)
 
@@ -114,8 +114,12 @@ class StandIn(StandInServer):
 
     # -- the workspace's default blob datastore
 
-    def datastore(self, name, secrets):
+    def datastore(self, name, secrets, body=None):
         if secrets:
+            # as the service: asked for an expirable secret (every azure-ai-ml since 1.18), it
+            # answers with a SAS token; older clients get the account key
+            if (json.loads(body) if isinstance(body, (str, bytes)) else body or {}).get("expirableSecret"):
+                return 200, {}, json.dumps({"secretsType": "Sas", "sasToken": "sv=2024-01-01&sig=standin"})
             return 200, {}, json.dumps({"secretsType": "AccountKey", "key": "c3RhbmRpbg=="})
         # the job outputs' store and the artifact (log) store share one container here
         stores = {n: {"id": self.arm_id(f"datastores/{n}"), "name": n,
