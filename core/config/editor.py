@@ -15,6 +15,7 @@ from typing import Any
 from ..components import KINDS
 from ..errors import ConfigError, did_you_mean
 from .component_schemas import component_schema_of
+from .editor_olive import olive_forms
 from .schema import workflow_skeleton
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -53,8 +54,13 @@ def component_schema(registry: Any, kind: str | None, name: str) -> dict:
     return {"$schema": DRAFT, **out}
 
 
-def workflow_schema(registry: Any) -> dict:
-    """One JSON Schema of the whole canonical workflow, components included."""
+def workflow_schema(registry: Any, olive: bool = True) -> dict:
+    """One JSON Schema of the whole workflow, components included.
+
+    With ``olive`` (the default: ``modelpress schema`` and the shipped file) it
+    also accepts every Olive form that ``modelpress migrate`` rewrites
+    (:func:`.editor_olive.olive_forms`); without, only the canonical form.
+    """
     schema = copy.deepcopy(workflow_skeleton())
     defs = schema["$defs"]
     for kind in (k for k in KINDS if k != "resource"):  # resources stand in paths, not entries
@@ -81,7 +87,8 @@ def workflow_schema(registry: Any) -> dict:
                           "then": {"$ref": f"#/$defs/search_strategy.{_escape(c)}"}}
                          for n, c in _all_names(registry, "search_strategy")]
     defs["search_value"] = SEARCH_VALUE
-    return {"$schema": schema.pop("$schema", DRAFT), "$id": WORKFLOW_ID, **schema}
+    schema = {"$schema": schema.pop("$schema", DRAFT), "$id": WORKFLOW_ID, **schema}
+    return olive_forms(schema) if olive else schema
 
 
 def write_shipped_schema(folder: Path, registry: Any) -> Path:
@@ -95,7 +102,8 @@ def _entry_schema(kind: str, reg: Any, registry: Any, base: str) -> dict:
     """A component schema as it appears in a config entry."""
     own = _rebase(copy.deepcopy(component_schema_of(reg.cls)), base)
     own.pop("$schema", None)
-    own.pop("x-renamed", None)
+    if base == "#":  # in the workflow schema it tells the Olive forms the old names (.editor_olive)
+        own.pop("x-renamed", None)
     props = dict(own.get("properties") or {})
     if kind == "pass":  # every field may hold a search value
         props = {k: {"anyOf": [v, {"$ref": "#/$defs/search_value"}]} if base != "#" else v
