@@ -46,23 +46,25 @@ def olive_forms(canonical: dict) -> dict:
         if kind == "pass":
             _pass(entry)
         if kind == "model_type":
-            _hf_config(entry)
+            _hf_config(entry, f"#/$defs/{_pointer(key)}")
         if kind == "data_container" and "name" in entry.get("required", []):
             entry["required"] = [k for k in entry["required"] if k != "name"]  # a mapping key names it
         if kind in WRAPPED_KINDS:
-            inner = _object_of(entry, drop=("type", "name"))
+            # a data config's older forms are rewritten before its config is unwrapped: not inside it
+            inner = _object_of(entry, f"#/$defs/{_pointer(key)}", drop=("type", "name"),
+                               now=kind == "data_container")
             entry["properties"]["config"] = {"description": "Olive's wrapper of the entry's keys.", **inner}
             escapes = ["config", "hf_config"] if kind == "model_type" else ["config"]
             if kind == "data_container":
-                escapes += _data_container(entry)
+                escapes += _data_container(entry, f"#/$defs/{_pointer(key)}")
             _relax_required(entry, escapes, keep=("type",))
         if kind == "search_strategy" or key == "search_strategy":
-            _search_keys(entry)
+            _search_keys(entry, f"#/$defs/{_pointer(key)}")
     for item in list(defs["search_strategy"].get("allOf") or []):
         cond = item.get("if", {}).get("properties", {})
         if "sampler" in cond:
             defs["search_strategy"]["allOf"].append(
-                {**item, "if": {**item["if"], "properties": {"search_algorithm": cond["sampler"]}}})
+                {**item, "if": {"properties": {"search_algorithm": cond["sampler"]}, "required": ["search_algorithm"]}})
     defs["olive.inline_data_config"] = {**copy.deepcopy(defs["data_config"]), "required": ["type"],
                                         "description": "A data config written where its name is expected."}
     defs["olive.system"] = copy.deepcopy(schema["properties"]["systems"]["additionalProperties"])
@@ -85,7 +87,7 @@ def _workflow(schema: dict) -> None:
     listed = props["data_configs"]
     props["data_configs"] = {"description": listed.get("description", ""), "anyOf": [
         _without(listed, "description"), {"type": "object", "additionalProperties": INLINE_DATA}]}
-    engine = {k: copy.deepcopy(v) for k, v in props.items() if k != "$schema"}
+    engine = {k: {"$ref": f"#/properties/{_pointer(k)}"} for k in props if k != "$schema"}
     props["engine"] = {"description": "Olive's engine block: its keys are top-level keys.", "type": "object",
                        "additionalProperties": False, "properties": engine}
 
@@ -107,6 +109,9 @@ def _renames(node: Any) -> None:
             if old not in props:
                 props[old] = (copy.deepcopy(props[new]) if new in props else {}) if new is not None else \
                     {"description": f"Olive's {old}: dropped (no longer used)."}
+        both = [{"not": {"required": [old, new]}} for old, new in renamed.items() if new is not None]
+        if both:  # the old and the new name together: the migration refuses it
+            node.setdefault("allOf", []).extend(both)
         if any(k in renamed.values() for k in node.get("required", [])):
             _relax_required(node, [], keep=())
 
@@ -131,9 +136,11 @@ def _relax_required(node: dict, escapes: list[str], keep: tuple[str, ...]) -> No
     node.setdefault("allOf", []).append(rule)
 
 
-def _object_of(entry: dict, drop: tuple[str, ...] = ()) -> dict:
-    """An object schema with ``entry``'s properties (less ``drop``), nothing required."""
-    props = {k: copy.deepcopy(v) for k, v in entry.get("properties", {}).items() if k not in drop}
+def _object_of(entry: dict, base: str, drop: tuple[str, ...] = (), now: bool = False) -> dict:
+    """An object schema with the properties (less ``drop``) of ``entry`` at the pointer ``base``, nothing
+    required; each property is a ``$ref`` to the entry's own (``now``: a copy of it as it is now)."""
+    props = {k: copy.deepcopy(v) if now else {"$ref": f"{base}/properties/{_pointer(k)}"}
+             for k, v in entry.get("properties", {}).items() if k not in drop}
     return {"type": "object", "additionalProperties": entry.get("additionalProperties", True), "properties": props}
 
 
@@ -147,19 +154,19 @@ def _pass(entry: dict) -> None:
             props[key] = {"anyOf": [prop, INLINE_DATA]}
 
 
-def _hf_config(entry: dict) -> None:
+def _hf_config(entry: dict, base: str) -> None:
     """Olive's ``hf_config`` of a model: its keys move onto the entry (``model_name`` may be the path)."""
     props = entry["properties"]
-    hf = _object_of(entry, drop=("type",))
+    hf = _object_of(entry, base, drop=("type",))
     for old, new in HF_CONFIG_KEYS.items():
         if new in props:
-            hf["properties"][old] = copy.deepcopy(props[new])
+            hf["properties"][old] = {"$ref": f"{base}/properties/{_pointer(new)}"}
     if "model_path" in props:
-        hf["properties"]["model_name"] = copy.deepcopy(props["model_path"])
+        hf["properties"]["model_name"] = {"$ref": f"{base}/properties/model_path"}
     props["hf_config"] = {"description": "Olive's hf_config: its keys move onto the model entry.", **hf}
 
 
-def _data_container(entry: dict) -> list[str]:
+def _data_container(entry: dict, base: str) -> list[str]:
     """Olive's older data config forms; returns the keys that may stand in the required ones."""
     props = entry["properties"]
     parts = {c: k for c, k in COMPONENT_KEYS.items() if isinstance(props.get(k), dict)}
@@ -170,14 +177,15 @@ def _data_container(entry: dict) -> list[str]:
             rule = {"required": part.pop("required"), "x-renamed": part.get("x-renamed")}
             _relax_required(rule, ["params"], keep=())
             part_rules[key] = {"allOf": rule["allOf"]}
-        inner = _object_of(part)
+        inner = _object_of(part, f"{base}/properties/{_pointer(key)}")
         part["properties"]["params"] = {"description": "Olive 0.6.2-0.12's wrapper of these keys.", **inner}
         if "type" not in part["properties"]:
             part["properties"]["type"] = DEFAULT_TYPE
     for key in (k for k in COMPONENT_KEYS.values() if k not in props):  # Olive's default, nothing more
         props[key] = {"description": "Olive's default component (dropped).", "type": "object",
                       "additionalProperties": False, "properties": {"type": DEFAULT_TYPE}}
-    plain = {k: _object_of(props[k], drop=("params", "type")) for k in parts.values()}
+    plain = {k: _object_of(props[k], f"{base}/properties/{_pointer(k)}", drop=("params", "type"))
+             for k in parts.values()}
     merged: dict = {}
     for part in plain.values():
         for k, v in part["properties"].items():
@@ -213,12 +221,12 @@ DEFAULT_TYPE = {"description": "Olive's default component (dropped).", "type": "
                 "pattern": _any_case(sorted(DEFAULT_COMPONENT_TYPES))}
 
 
-def _search_keys(strategy: dict) -> None:
+def _search_keys(strategy: dict, base: str) -> None:
     """Olive's ``search_algorithm`` and ``search_algorithm_config`` of a search strategy."""
     props = strategy.get("properties", {})
     if "sampler" in props:
         props["search_algorithm"] = {**copy.deepcopy(props["sampler"]), "description": "Olive's name of sampler."}
-    config = _object_of(strategy, drop=("sampler", "search_algorithm"))
+    config = _object_of(strategy, base, drop=("sampler", "search_algorithm"))
     for old, new in SEARCH_CONFIG_KEYS.items():
         if new in config["properties"]:
             config["properties"][old] = config["properties"].pop(new)
@@ -238,6 +246,11 @@ def _annotated(prop: Any, mark: str) -> bool:
     if not isinstance(prop, dict):
         return False
     return bool(prop.get(mark)) or any(_annotated(p, mark) for p in prop.get("anyOf") or [])
+
+
+def _pointer(key: str) -> str:
+    """``key`` as one JSON Pointer token."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _without(schema: dict, key: str) -> dict:

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from modelpress.cli.docgen import builtin_registry
 from modelpress.config import check, migrate, workflow_schema
 from modelpress.config.editor import SHIPPED
+from modelpress.errors import ConfigError
 from tests.core.bad_configs import GOOD, PLUGIN, PLUGIN_NAME
 from tests.core.test_config_migrate import CURRENT, OLIVE_06
 from tests.core.test_config_olive_forms import _data_form
@@ -185,3 +186,20 @@ def test_a_typo_in_the_other_data_forms_is_still_an_error(builtins):
     entry["components"]["load_dataset"]["params"]["splitt"] = "train"
     raw["data_configs"] = [entry]
     assert any("'splitt' was unexpected" in e for e in errors(shipped(), raw))
+
+
+def test_an_old_and_a_new_name_together_is_an_error_as_in_modelpress(fake):
+    raw = {**GOOD, "passes": {"lora": {"type": "FakeLoRA", "r": 8, "lora_r": 16, "train_data_config": "train"}}}
+    with pytest.raises(ConfigError, match="renamed to 'r', which is also set"):
+        migrate(raw, fake)
+    assert any("should not be valid" in e for e in errors(workflow_schema(fake), raw))
+
+
+def test_olive_search_keys_check_the_samplers_options(builtins, tmp_path):
+    good = {**read(CANONICAL_FILES[-1]), "search_strategy": {
+        "search_algorithm": "exhaustive", "search_algorithm_config": {"num_samples": 14, "seed": 0}}}
+    assert migrates_cleanly(good, builtins)
+    assert errors(shipped(), good) == []
+    bad = _set(good, "search_strategy.search_algorithm_config.num_sample", 14)
+    assert any("'num_sample' was unexpected" in e for e in errors(shipped(), bad))
+    assert check(bad, builtins, tmp_path)[3], "modelpress refuses it too"
