@@ -203,3 +203,19 @@ def test_olive_search_keys_check_the_samplers_options(builtins, tmp_path):
     bad = _set(good, "search_strategy.search_algorithm_config.num_sample", 14)
     assert any("'num_sample' was unexpected" in e for e in errors(shipped(), bad))
     assert check(bad, builtins, tmp_path)[3], "modelpress refuses it too"
+
+
+def test_olive_keys_modelpress_refuses_are_errors_where_ever_written(builtins, tmp_path):
+    from modelpress.config.olive_workflow import UNSUPPORTED_KEYS
+    raw = read(OLIVE_FILES[0])
+    for key in UNSUPPORTED_KEYS:
+        for config in (_set(raw, key, {}), _set(raw, f"engine.{key}", {})):
+            assert any(f"'{key}' was unexpected" in e for e in errors(shipped(), config)), key
+            assert check(config, builtins, tmp_path)[3], "modelpress refuses it too"
+
+
+def test_olive_05_data_root_shows_no_schema_error(builtins):
+    raw = {**read(OLIVE_FILES[-1]), "data_root": "dataset", "data_configs": [_data_form("0.5")]}
+    assert migrates_cleanly(raw, builtins)
+    assert errors(shipped(), raw) == []
+    assert any("1 is not of type 'string'" in e for e in errors(shipped(), {**raw, "data_root": 1}))
