@@ -8,14 +8,15 @@ its cache (a rerun only measures what is new):
 - int4 variants of the merged model (algorithm, accuracy level, LM head and
   sensitive layers in int8), int8, and the int4 base with the adapter kept in
   float (``export_adapter``, applied at run time);
-- with ``--qa``, the quantization-aware LoRA (trained on the int4-grid base)
-  merged and built with the chosen int4 settings.
+- with ``--qa ALGO``, the quantization-aware LoRA (trained on the base as
+  ModelBuilder's ALGO int4 build writes it), run as that int4 base plus the
+  adapter in float, and merged then rebuilt.
 
 For each: tone accuracy on the 138 held-out phrases and on the 120 unseen
 phrases (data/unseen.jsonl), size on disk, and decode speed (tokens/s of a
 forced 32-token greedy continuation, median of 3 prompts, prefill excluded).
 
-    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa]
+    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa ALGO]
 """
 from __future__ import annotations
 
@@ -42,11 +43,13 @@ VARIANTS = {
     "int4 k_quant, acc 1": ({"precision": "int4", **K1}, True),
     "int4 k_quant, acc 1, LM head int8": ({"precision": "int4", **K1, "int4_mixed_precision": "last_matmul:int8"},
                                           True),
+    "int4 k_quant, acc 4, LM head int8": ({"precision": "int4", "int4_algo_config": "k_quant",
+                                           "int4_accuracy_level": 4, "int4_mixed_precision": "last_matmul:int8"},
+                                          True),
     "int4 k_quant_mixed, acc 1": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
                                    "int4_accuracy_level": 1}, True),
-    "int8": ({"precision": "int8", "int4_accuracy_level": 1}, True),
-    "int4 base + float adapter (k_quant_mixed, acc 1)": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
-                                                          "int4_accuracy_level": 1, "export_adapter": True}, False),
+    "int8": ({"precision": "int8"}, True),
+    "int4 base + float adapter (k_quant, acc 1)": ({"precision": "int4", **K1, "export_adapter": True}, False),
 }
 DECODE_PROMPTS = ["### Text: The storm knocked out the lights all night.\n### The tone is:\n",
                   "Once upon a time, in a small village by the sea,",
@@ -127,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=str(ROOT / "bench" / ".int4-work"), help="cache and outputs")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--only", help="comma-separated variant names (default: all)")
-    parser.add_argument("--qa", action="store_true", help="also the quantization-aware LoRA")
+    parser.add_argument("--reuse", metavar="OUTPUT_DIR",
+                        help="take the trained adapter and merged model from an earlier run's output folder "
+                             "(its footprints.json) and only build and measure")
+    parser.add_argument("--qa", metavar="ALGO", help="also the quantization-aware LoRA on this int4 grid "
+                                                    "(rtn, k_quant, k_quant_mixed, ...)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from modelpress import config
@@ -137,31 +144,47 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     base = base_config(work)
     variants = dict(VARIANTS)
-    if args.qa:
-        best = variants["int4 k_quant_mixed, acc 1"][0]
-        variants["QA-LoRA (int4 k_quant_mixed grid) -> int4 k_quant_mixed, acc 1"] = (
-            best, True, {"quantization_aware": {"algo_config": "k_quant_mixed"}})
+    if args.qa:  # trained on the grid of --qa; run as that int4 base + float adapter, and merged then rebuilt
+        build = {"precision": "int4", "int4_algo_config": args.qa, "int4_accuracy_level": 1}
+        aware = {"quantization_aware": {"algo_config": args.qa}}
+        variants[f"QA-LoRA ({args.qa} grid): int4 base + float adapter, acc 1"] = (
+            {**build, "export_adapter": True}, False, aware)
+        variants[f"QA-LoRA ({args.qa} grid): merged, int4 {args.qa}, acc 1"] = (build, True, aware)
     if args.only:
         variants = {k: v for k, v in variants.items() if any(w.strip() in k for w in args.only.split(","))}
     results: dict[str, dict] = {}
     started = time.perf_counter()
     reference_done = False
+    reused = json.loads((Path(args.reuse) / "footprints.json").read_text(encoding="utf-8")) if args.reuse else None
     for name, spec in variants.items():
         build, merged, lora = (*spec, None)[:3]
         t0 = time.perf_counter()
         workflow = config.load(variant_config(base, work, name, build, merged, lora), base_dir=EXAMPLE)
         engine = Engine(workflow)
-        result = run_engine(engine)
+        if reused and not lora:  # the same adapter and merged model: build (cached) and measure only
+            nodes = {n["step"]: n for n in reused["nodes"]}
+            source = nodes["merge" if merged else "lora"]
+            chain = dict(workflow.resolve({}))
+            output, out_id, _ = engine.run_pass("build", chain["build"],
+                                                engine.registry.model_handle(source["output_model"]),
+                                                source["output_model_id"])
+            footprints = [{**n, "output_model": n["output_model"]} for n in reused["nodes"] if n["step"] != "build"]
+        else:
+            result = run_engine(engine)
+            output, out_id, footprints = result.output_model, result.footprints[-1]["output_model_id"], \
+                result.footprints
         if merged and not lora and not reference_done:
-            node = next(n for n in result.footprints if n["step"] == "merge")
+            node = next(n for n in footprints if n["step"] == "merge")
             logging.info("measuring the fine-tuned PyTorch model")
             results["fine-tuned PyTorch (merged, fp32)"] = measure(
                 engine, engine.registry.model_handle(node["output_model"]), node["output_model_id"])
             reference_done = True
-        out_id = result.footprints[-1]["output_model_id"]
-        results[name] = {**measure(engine, result.output_model, out_id), "build": build,
+        results[name] = {**measure(engine, output, out_id), "build": build,
                          "seconds": round(time.perf_counter() - t0, 1)}
         logging.info("%s: %s", name, results[name])
+        if args.json:  # after every variant: an interrupted run keeps what it measured
+            Path(args.json).write_text(json.dumps({"results": results, "load_average": os.getloadavg()},
+                                                  indent=2), encoding="utf-8")
     print(f"\n{'model':60} {'heldout':>8} {'unseen':>8} {'MB':>7} {'tok/s':>7}")
     for name, r in results.items():
         print(f"{name:60} {r['heldout']:8.1%} {r['unseen']:8.1%} {r['size_mb']:7.1f} {r['decode_tok_s']:7.1f}")

@@ -2,10 +2,11 @@
 
 Guarantees: the search config loads and validates (with the demo's model
 file filled in, as demo.py --search does); it searches ModelBuilder's
-precision, int4 algorithm (by precision) and accuracy level, nothing about
+precision, int4 algorithm and LM head precision (by precision) and accuracy
+level, nothing about
 training; its objectives are the unseen-phrase accuracy first (higher is
 better, with a threshold goal) and latency second (lower is better); the
-exhaustive grid has 8 points; the training chain is config.yaml's.
+exhaustive grid has 14 points; the training chain is config.yaml's.
 """
 from pathlib import Path
 
@@ -34,10 +35,11 @@ def test_search_example_validates_and_searches_the_build():
 
     raw, workflow = load("search.yaml")
     params = {p.key: p for p in workflow.search_params()}
-    assert sorted(params) == ["build.int4_accuracy_level", "build.int4_algo_config", "build.precision"]
+    assert sorted(params) == ["build.int4_accuracy_level", "build.int4_algo_config", "build.int4_mixed_precision",
+                              "build.precision"]
     assert raw["search_strategy"]["sampler"] == "exhaustive"
     grid = space_from_workflow(workflow).grid()
-    assert len(grid) == 8
+    assert len(grid) == 14
     assert sum(p["build.precision"] == "int8" for p in grid) == 2  # int8 has no int4 algorithm
     found = objectives(workflow.evaluators[workflow.evaluator]["metrics"])
     assert [(o.name, o.higher_is_better) for o in found] == [("unseen-accuracy", True), ("latency-avg", False)]
