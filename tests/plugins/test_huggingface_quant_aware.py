@@ -125,6 +125,8 @@ def test_fake_quantized_base_equals_the_built_weights(tiny_llama, tmp_path, case
 
 
 def test_lora_pass_trains_on_the_grid(tiny_llama, tmp_path):
+    from modelpress.config.component_schemas import component_schema_of
+    from modelpress.config.schema import fill_defaults, validator_for
     from modelpress.registry import Registry, new_plugin_manager
 
     registry = Registry(new_plugin_manager(autoload=False))
@@ -133,9 +135,12 @@ def test_lora_pass_trains_on_the_grid(tiny_llama, tmp_path):
     context = RunContext(registry=registry, accelerator=CPU, data_configs={"train": {
         "type": "HuggingfaceContainer", "load_dataset_config": {"data_name": "json", "data_files": str(data)},
         "pre_process_data_config": {"text_cols": "text", "max_seq_len": 16}}})
-    lora = registry.create_pass({"type": "LoRA", "train_data_config": "train", "r": 4, "torch_dtype": "float32",
-                                 "quantization_aware": {"algo_config": "k_quant_mixed"},
-                                 "training_args": {"max_steps": 2, "per_device_train_batch_size": 2}}, context)
+    config = {"train_data_config": "train", "r": 4, "torch_dtype": "float32",
+              "quantization_aware": {"algo_config": "k_quant_mixed"},
+              "training_args": {"max_steps": 2, "per_device_train_batch_size": 2}}
+    schema = component_schema_of(registry.get("pass", "LoRA").cls)  # defaults live in the schema only
+    fill_defaults(schema, config, schema, validator_for(schema))
+    lora = registry.create_pass({"type": "LoRA", **config}, context)
     out = lora.run(registry.model_handle({"type": "HfModel", "model_path": str(tiny_llama)}), tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     assert out.config["adapter_path"] == str(tmp_path / "adapter")
