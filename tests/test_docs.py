@@ -267,6 +267,4 @@ def test_every_bench_gives_a_figure_in_the_readmes():
 
 #: benches whose figures no README gives yet, and why
 FIGURES_PENDING = {
-    "int4_quality.py": "docs/config.md points to examples/tone-classifier/README.md for its figures, which "
-                       "that README does not give yet",
 }
