@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             results["fine-tuned PyTorch (merged, fp32)"] = measure(
                 engine, engine.registry.model_handle(node["output_model"]), node["output_model_id"])
             reference_done = True
+        adapters = dict(output.config.get("adapters") or {})
+        if adapters and not output.config.get("active_adapter"):  # an exported adapter runs only when active
+            active = next(iter(adapters))
+            output, out_id = output.replace(active_adapter=active), f"{out_id}+{active}"
         results[name] = {**measure(engine, output, out_id), "build": build,
                          "seconds": round(time.perf_counter() - t0, 1)}
         logging.info("%s: %s", name, results[name])
