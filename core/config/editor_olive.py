@@ -30,8 +30,6 @@ from .migrate import HF_CONFIG_KEYS
 from .olive_forms import COMPONENT_KEYS, DEFAULT_COMPONENT_TYPES, FROM_THE_MODEL
 from .olive_workflow import DROPPED_KEYS, SEARCH_CONFIG_KEYS
 
-#: component kinds whose entries may wrap their keys in ``config``
-WRAPPED_KINDS = ("model_type", "system", "pass", "data_container")
 INLINE_DATA = {"$ref": "#/$defs/olive.inline_data_config"}
 SYSTEM = {"$ref": "#/$defs/olive.system"}
 
@@ -49,7 +47,7 @@ def olive_forms(canonical: dict) -> dict:
             _hf_config(entry, f"#/$defs/{_pointer(key)}")
         if kind == "data_container" and "name" in entry.get("required", []):
             entry["required"] = [k for k in entry["required"] if k != "name"]  # a mapping key names it
-        if kind in WRAPPED_KINDS:
+        if kind and "type" in entry.get("required", []):  # an entry named by "type": Olive's config wrapper
             # a data config's older forms are rewritten before its config is unwrapped: not inside it
             inner = _object_of(entry, f"#/$defs/{_pointer(key)}", drop=("type", "name"),
                                now=kind == "data_container")

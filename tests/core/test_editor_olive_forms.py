@@ -24,7 +24,7 @@ from modelpress.config.editor import SHIPPED
 from modelpress.errors import ConfigError
 from tests.core.bad_configs import GOOD, PLUGIN, PLUGIN_NAME
 from tests.core.test_config_migrate import CURRENT, OLIVE_06
-from tests.core.test_config_olive_forms import _data_form
+from tests.core.test_config_olive_forms import _data_form as _shared_data_form
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
@@ -45,6 +45,11 @@ def errors(schema: dict, config: dict) -> list[str]:
         return [leaf for sub in error.context for leaf in leaves(sub)] if error.context else [error]
     found = [leaf for e in Draft202012Validator(schema).iter_errors(config) for leaf in leaves(e)]
     return sorted({f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in found})
+
+
+def _data_form(form: str) -> dict:
+    """A copy of the cookbook's data config in an Olive release's form (its parts are shared dicts)."""
+    return copy.deepcopy(_shared_data_form(form))
 
 
 def read(path: Path) -> dict:
