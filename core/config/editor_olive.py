@@ -110,7 +110,8 @@ def _renames(node: Any) -> None:
         both = [{"not": {"required": [old, new]}} for old, new in renamed.items() if new is not None]
         if both:  # the old and the new name together: the migration refuses it
             node.setdefault("allOf", []).extend(both)
-        if any(k in renamed.values() for k in node.get("required", [])):
+        required = node.get("required", [])
+        if "type" not in required and any(k in renamed.values() for k in required):  # entries: olive_forms
             _relax_required(node, [], keep=())
 
 
