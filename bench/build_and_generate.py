@@ -112,7 +112,7 @@ def fp32_weight_bytes(folder: Path) -> int:
     total = 0
     for file in folder.glob("*.safetensors"):
         with safe_open(str(file), "pt") as fh:
-            for key in fh:
+            for key in fh.keys():  # noqa: SIM118 - safe_open has keys() but is not iterable
                 total += _numel(fh.get_slice(key).get_shape()) * 4
     return total
 

@@ -146,7 +146,7 @@ class Registry:
         data = dict(data)
         cls = self.require(kind, data.pop("type", None))
         data.pop("name", None)
-        return cls(Config(data), context)
+        return cls(Config(cls.with_defaults(data)), context)
 
     def create_pass(self, data: Mapping[str, Any], context: Any):
         return self._create("pass", data, context)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from .base import DEFAULT_PROVIDER, Accelerator, Component, parse_accelerators
 from .kinds import KINDS, DataContainer, Kind, Metric, Pass, Resource, SearchStrategy, SubMetric, System
 from .models import InferenceSession, ModelHandle, RunContext
+from .wire import Job, JobError, JobResult, Trial
 
-__all__ = ["DEFAULT_PROVIDER", "KINDS", "Accelerator", "Component", "DataContainer", "InferenceSession", "Kind",
-           "Metric", "ModelHandle", "Pass", "Resource", "RunContext", "SearchStrategy", "SubMetric", "System",
+__all__ = ["DEFAULT_PROVIDER", "KINDS", "Accelerator", "Component", "DataContainer", "InferenceSession", "Job", "JobError", "JobResult", "Kind",
+           "Metric", "ModelHandle", "Pass", "Resource", "RunContext", "SearchStrategy", "SubMetric", "System", "Trial",
            "parse_accelerators"]

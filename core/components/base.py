@@ -80,6 +80,16 @@ class Component:
         return spec
 
     @classmethod
+    def with_defaults(cls, config: Mapping[str, Any]) -> dict:
+        """``config`` with the schema's top-level defaults filled in: validation fills them too,
+        this covers a component made from a hand-written config (a job, a test)."""
+        filled = dict(config)
+        for key, prop in (cls.get_schema().get("properties") or {}).items():
+            if key not in filled and isinstance(prop, Mapping) and "default" in prop:
+                filled[key] = prop["default"]
+        return filled
+
+    @classmethod
     def missing_requirements(cls) -> list[str]:
         """Install hints for required libraries that are not importable."""
         return [

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ..frozen import Config, thaw
 from .base import Accelerator, Component, parse_accelerators
 from .models import InferenceSession, ModelHandle, RunContext
+from .wire import Job, JobResult, Trial
 
 
 class Pass(Component):
@@ -103,6 +104,8 @@ class Metric(Component):
     sub_types: ClassVar[Mapping[str, bool]] = {}
     #: whether the metric needs a ``data_config``
     needs_data: ClassVar[bool] = True
+    #: the unit the report shows after its values ("ms"); empty: none
+    unit: ClassVar[str] = ""
 
     def __init__(self, config: Config, context: RunContext):
         self.config = config
@@ -143,7 +146,7 @@ class System(Component):
         """The accelerators this system offers, from Olive's ``accelerators`` key."""
         return parse_accelerators(self.config.get("accelerators"))
 
-    def run_job(self, job: dict, output_dir: Path) -> dict:
+    def run_job(self, job: Job, output_dir: Path) -> JobResult:
         """Run a pass or evaluation job; files go under ``output_dir``."""
         raise NotImplementedError
 
@@ -176,10 +179,10 @@ class SearchStrategy(Component):
         self.space = space
         self.objectives = list(objectives)
 
-    def ask(self) -> dict | None:
+    def ask(self) -> Trial | None:
         raise NotImplementedError
 
-    def tell(self, trial: dict, values: Sequence[float] | None, error: str | None = None) -> None:
+    def tell(self, trial: Trial, values: Sequence[float] | None, error: str | None = None) -> None:
         raise NotImplementedError
 
 

@@ -13,9 +13,9 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..components import Accelerator, Component, ModelHandle, RunContext
+from ..components import Accelerator, Component, Job, ModelHandle, RunContext
 from ..errors import ConfigError, PassFailed, UserError
 from ..frozen import Config
 from . import contracts
@@ -160,12 +160,13 @@ class Engine:
         """Replace registered remote resources inside ``data`` by local paths."""
         return materialize(data, self.registry, self.cache)
 
-    def _job(self, kind: str, model: ModelHandle, **extra) -> dict:
+    def _job(self, kind: str, model: ModelHandle, **extra: Any) -> Job:
         data_configs = self.workflow.data_configs
         if not self.host_mounts_resources:
             data_configs = {n: self.materialize(c) for n, c in data_configs.items()}
-        return {"kind": kind, "model": model.to_json(), "data_configs": data_configs,
-                "log_level": LOG_LEVELS.get(self.workflow.log_severity_level, logging.INFO), **extra}
+        job = {"kind": kind, "model": model.to_json(), "data_configs": data_configs,
+               "log_level": LOG_LEVELS.get(self.workflow.log_severity_level, logging.INFO), **extra}
+        return cast(Job, job)
 
     def run_pass(self, step: str, config: dict, model: ModelHandle, input_id: str) -> tuple[ModelHandle, str, dict]:
         """Run one pass (or take it from the cache); returns (model, id, footprint)."""

@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..components import Accelerator, RunContext
+from ..components import Accelerator, Job, JobResult, RunContext
 from ..errors import UserError
 from ..redact import redact
 
@@ -36,7 +36,7 @@ log = logging.getLogger("modelpress")
 RESULT_FILE = "result.json"
 
 
-def make_context(job: dict, registry: Any, work_dir: Path | None = None) -> RunContext:
+def make_context(job: Job, registry: Any, work_dir: Path | None = None) -> RunContext:
     """The :class:`RunContext` a job's components see."""
     return RunContext(
         registry=registry,
@@ -46,7 +46,7 @@ def make_context(job: dict, registry: Any, work_dir: Path | None = None) -> RunC
     )
 
 
-def execute(job: dict, output_dir: Path, registry: Any = None) -> dict:
+def execute(job: Job, output_dir: Path, registry: Any = None) -> JobResult:
     """Run a job and return its result dict; exceptions propagate."""
     from ..registry import get_registry
 
@@ -67,11 +67,11 @@ def execute(job: dict, output_dir: Path, registry: Any = None) -> dict:
     raise UserError(f"job.kind: unknown job kind {job['kind']!r}; expected 'pass' or 'evaluation'")
 
 
-def run_job(job: dict, output_dir: Path, registry: Any = None) -> dict:
+def run_job(job: Job, output_dir: Path, registry: Any = None) -> JobResult:
     """Run a job, write ``result.json`` and return the result (errors included)."""
     output_dir = Path(output_dir)
     try:
-        result = execute(job, output_dir, registry)
+        result: JobResult = execute(job, output_dir, registry)
     except UserError as exc:
         result = {"error": {"type": type(exc).__name__, "message": str(exc), "user_error": True}}
     except Exception as exc:  # reported to the engine, which decides what to do
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     return exit_code(run_job(job, Path(argv[1])))
 
 
-def exit_code(result: dict) -> int:
+def exit_code(result: JobResult) -> int:
     """Print a job's error, if any, and return the runner's exit status."""
     if "error" in result:
         print(f"modelpress.engine.runner: {result['error']['type']}: {result['error']['message']}", file=sys.stderr)

@@ -51,15 +51,6 @@ class SessionFactory:
             self.session = None
 
 
-def _with_defaults(schema: Mapping[str, Any], config: Mapping[str, Any]) -> dict:
-    """Fill top-level schema defaults (the config layer does this too; jobs may be hand-made)."""
-    filled = dict(config)
-    for key, prop in (schema.get("properties") or {}).items():
-        if key not in filled and isinstance(prop, Mapping) and "default" in prop:
-            filled[key] = prop["default"]
-    return filled
-
-
 def _requested(metric: Mapping[str, Any], cls: Any) -> list[str]:
     """Sub type names to compute: the configured ones, else the metric's first."""
     names = [s["name"] for s in metric.get("sub_types") or []]
@@ -89,7 +80,7 @@ def evaluate_with_details(model: ModelHandle, metrics: Sequence[Mapping[str, Any
         for i, metric in enumerate(metrics):
             where = f"metrics[{i}] ({metric.get('name', '?')})"
             cls = registry.require("metric", metric.get("type"), f"{where}.type")
-            user_config = _with_defaults(cls.get_schema(), thaw(metric.get("user_config") or {}))
+            user_config = cls.with_defaults(thaw(metric.get("user_config") or {}))
             instance = registry.create_metric({"type": metric["type"], **user_config}, context)
             data = None
             if metric.get("data_config"):

@@ -25,7 +25,6 @@ from .report_training import loss_series, training_logs  # noqa: F401 (loss_seri
 
 REPORT_FILE = "report.html"
 _NUMBER = re.compile(r"^-?[\d.,]+( \S+)?$")
-UNITS = {"latency": "ms", "throughput": "tok/s"}
 
 
 @dataclass
@@ -107,8 +106,17 @@ def format_value(key: str, value: Any, metric_type: str | None = None) -> str:
                 return f"{value / size:.1f} {unit}"
         return f"{value:.0f} B"
     text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    suffix = UNITS.get(metric_type or "")
+    suffix = unit_of(metric_type)
     return f"{text} {suffix}" if suffix else text
+
+
+def unit_of(metric_type: str | None) -> str:
+    """The unit a registered metric declares (``Metric.unit``), "" if none or not registered."""
+    from ..registry import get_registry
+
+    registry = get_registry()
+    name = registry.canonical_name("metric", metric_type) if metric_type else None
+    return registry.get("metric", name).cls.unit if name else ""
 
 
 def table_rows(files: RunFiles) -> tuple[list[str], list[list[str]]]:

@@ -83,6 +83,7 @@ class Latency(_TimedGeneration):
     """Generation latency in milliseconds: whole, first token, per later token."""
 
     name = "latency"
+    unit = "ms"
     schema = "modelpress.plugins.metrics:schemas/latency.json"
     sub_types = {**{s: False for s in STATS}, **{f"first_token_{s}": False for s in STATS},
                  **{f"per_token_{s}": False for s in STATS}}
@@ -104,6 +105,7 @@ class Throughput(_TimedGeneration):
     """Generated tokens per second, per generation and in total."""
 
     name = "throughput"
+    unit = "tok/s"
     schema = "modelpress.plugins.metrics:schemas/throughput.json"
     sub_types = {**{s: True for s in STATS}, "total": True}
 

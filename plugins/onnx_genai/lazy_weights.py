@@ -55,7 +55,7 @@ class LazyLoader:
         stored = None  # the first floating-point dtype in the checkpoint
         for file in files:
             with safe_open(str(file), "pt") as fh:
-                for key in fh:
+                for key in fh.keys():  # noqa: SIM118 (safe_open is not iterable)
                     self.keys[key] = str(file)
                     stored = stored or FLOATS.get(fh.get_slice(key).get_dtype())
         config = AutoConfig.from_pretrained(str(folder))

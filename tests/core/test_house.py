@@ -223,3 +223,20 @@ def test_component_kinds_are_declared_once():
                 problems.append(f"{path.relative_to(ROOT)}:{node.lineno} lists the kinds {sorted(named)}; "
                                 f"use modelpress.components.KINDS")
     assert not problems, "\n".join(problems)
+
+
+def test_core_names_no_built_in_component():
+    from modelpress.cli.docgen import builtin_registry
+
+    names = {n for r in builtin_registry().all() for n in (r.name, *r.cls.aliases)}
+    assert {"HfModel", "LoRA", "LocalSystem", "tpe"} <= names
+    problems = []
+    for name, path in SOURCES.items():
+        if name.startswith("modelpress.plugins"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and id(node) not in docstrings and node.value in names:
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno} names the built-in {node.value!r}")
+    assert not problems, "core knows no concrete component:\n" + "\n".join(problems)

@@ -53,3 +53,22 @@ def test_extends_chains_and_takes_a_package_path(tmp_path, monkeypatch):
 
     assert list(Top.get_schema()["properties"]) == ["r", "data", "mode", "bits", "top"]
     assert BASE["properties"]["r"] == {"type": "integer", "default": 8, "description": "rank"}  # base untouched
+
+
+def test_a_component_made_from_a_hand_written_config_gets_the_schema_defaults(register_plugin):
+    # defaults live in the schema only: the registry fills them for configs that skipped validation
+    import types
+
+    from modelpress import hookimpl
+    from modelpress.components import RunContext
+
+    class Defaults(Pass):
+        name = "Defaults"
+        schema = {"type": "object", "properties": {"r": {"type": "integer", "default": 8},
+                                                   "mode": {"type": "string", "default": "a"}}}
+
+    registry = register_plugin(types.SimpleNamespace(register_passes=hookimpl(lambda register: register(Defaults))),
+                               name="defaults_plugin")
+    made = registry.create_pass({"type": "Defaults", "mode": "b"}, RunContext(registry))
+    assert dict(made.config) == {"r": 8, "mode": "b"}
+    assert Defaults.with_defaults({}) == {"r": 8, "mode": "a"}

@@ -112,3 +112,8 @@ def test_custom_function_from_user_script(registry, tmp_path):
         evaluate(registry, [wrong_sub], rows, {"answers": {}})
     with pytest.raises(UserError, match="custom.user_script: .* is not a file"):
         evaluate(registry, [{**one, "user_config": {"user_script": str(tmp_path / "no.py"), "evaluate_func": "f"}}])
+
+
+def test_the_timing_metrics_declare_their_units():
+    # the report shows latency values in ms and throughput values in tok/s (Metric.unit)
+    assert (timing.Latency.unit, timing.Throughput.unit) == ("ms", "tok/s")

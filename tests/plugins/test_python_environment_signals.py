@@ -103,11 +103,12 @@ def test_signal_stops_the_runner_and_says_how_to_resume(second_env, sig_plugin, 
                                                         sig, code, word):
     proc = start(tmp_path, second_env, sig_plugin, wait=True)
     deadline = time.time() + 120
-    while not (tmp_path / "pid").exists():
+    pid_file = tmp_path / "pid"
+    while not (pid_file.exists() and pid_file.read_text().strip()):  # created, then written: wait for both
         assert proc.poll() is None, proc.communicate()
         assert time.time() < deadline
         time.sleep(0.1)
-    child = int((tmp_path / "pid").read_text())
+    child = int(pid_file.read_text())
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
