@@ -148,6 +148,8 @@ class ModelBuilder(Pass):
                 raise UserError(f"ModelBuilder.export_adapter: the adapter in {adapter} produced no LoRA "
                                 "layers in the graph; check its target_modules")
             fields["adapters"] = {name: str(path)}
+            if cfg["activate_adapter"]:  # evaluations of this output then measure the fine-tune, not the base
+                fields["active_adapter"] = name
         return self.context.model("ONNXModel", **fields)
 
     def _options(self, adapter: str | None) -> list[str]:

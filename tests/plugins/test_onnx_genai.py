@@ -164,8 +164,9 @@ def test_exported_adapter_switches_between_merged_and_base(build, tiny_phi3, lor
                    precision="fp32", export_adapter=True)
     adapter_file = Path(handle.config["adapters"]["tone"])
     assert adapter_file.name == "tone.onnx_adapter" and adapter_file.parent == Path(handle.config["model_path"])
-    on = logits_of(handle.replace(active_adapter="tone"), lora["ids"])
-    off = logits_of(handle, lora["ids"])
+    assert handle.config["active_adapter"] == "tone"  # what a workflow evaluates is the fine-tune
+    on = logits_of(handle, lora["ids"])
+    off = logits_of(handle.replace(active_adapter=None), lora["ids"])
     assert np.abs(on - lora["peft"]).max() < 1e-4
     assert np.abs(off - lora["base"]).max() < 1e-4
 
@@ -179,10 +180,18 @@ def test_int4_export_keeps_the_adapter_in_float(build, tiny_phi3, lora):
     lora_nodes = [n for n in graph.node if "/lora_A/" in n.name or "/lora_B/" in n.name]
     assert lora_nodes and all(n.op_type == "MatMul" for n in lora_nodes)
     base = build("int4-base", {"model_path": str(tiny_phi3)}, precision="int4", int4_block_size=32)
-    off = logits_of(handle, lora["ids"])
+    off = logits_of(handle.replace(active_adapter=None), lora["ids"])
     assert np.abs(off - logits_of(base, lora["ids"])).max() < 1e-4  # switched off: the int4 base model
-    on = logits_of(handle.replace(active_adapter="tone-v1"), lora["ids"])
+    on = logits_of(handle, lora["ids"])
+    assert handle.config["active_adapter"] == "tone-v1"
     assert np.abs(on - lora["peft"]).max() < np.abs(off - lora["peft"]).max() / 2
+
+
+def test_activate_adapter_false_leaves_the_base_active(build, tiny_phi3, lora):
+    handle = build("fp32-export-off", {"model_path": str(tiny_phi3), "adapter_path": str(lora["adapter"])},
+                   precision="fp32", export_adapter=True, activate_adapter=False)
+    assert "active_adapter" not in handle.config and set(handle.config["adapters"]) == {"tone"}
+    assert np.abs(logits_of(handle, lora["ids"]) - lora["base"]).max() < 1e-4
 
 
 def test_generate_function_streams_applies_the_template_and_selects_adapters(build, tiny_phi3, lora):
