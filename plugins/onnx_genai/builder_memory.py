@@ -17,7 +17,8 @@ While :func:`low_memory_build` is active, for the same model bytes:
   (:mod:`.lazy_weights`).
 
 Whole-graph algorithms (RTN, k_quant, GPTQ) get every weight loaded back
-into the protobuf, as before. The patches apply to the builder's class only inside the block.
+into the protobuf, as before; k_quant then quantizes each weight a slice of
+blocks at a time (:mod:`.kquant_chunks`). The patches apply to the builder's class only inside the block.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .builder_patches import _builder_model_class
+from .kquant_chunks import sliced_k_quant
 from .lazy_weights import LazyLoader
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ def low_memory_build(source: Path, *, lazy: bool) -> Iterator[None]:
         for name in ("make_embedding", "make_layer", "make_layernorm", "make_lm_head"):
             setattr(cls, name, loader.materializing(originals[name]))
     try:
-        yield
+        with sliced_k_quant():
+            yield
     finally:
         for name, original in originals.items():
             setattr(cls, name, original)
