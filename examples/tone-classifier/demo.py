@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import importlib.util
 import json
 import logging
@@ -23,6 +24,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from modelpress import hookimpl
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = (("base", "input"), ("fine-tuned (PyTorch)", "merge"), ("int4 ONNX", "output"))
@@ -53,6 +56,14 @@ def return_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
     libc.mallopt(m_mmap_threshold, 1 << 20)
     libc.mallopt(m_trim_threshold, 1 << 20)
+
+
+class FreeAfterPass:
+    """Collect garbage after every pass: the trainer's reference cycles keep the trained model alive."""
+
+    @hookimpl
+    def after_pass(self, step, model, result, context):
+        gc.collect()
 
 
 def load_workflow(cache_dir: str | None, output_dir: str | None, name: str = "config.yaml"):
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workflow = load_workflow(args.cache_dir, args.output_dir, "search.yaml" if args.search else "config.yaml")
     engine = Engine(workflow)
+    engine.registry.pm.register(FreeAfterPass(), name="tone-demo-free-after-pass")
     result = run_engine(engine)
     out = Path(result.output_dir)
     if args.search:
