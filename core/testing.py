@@ -6,6 +6,10 @@
 - ``register_plugin``: ``register_plugin(module_or_object)`` adds a plugin for
   one test and returns the registry that includes it; the process-wide
   registry is restored afterwards.
+- ``inline_rows_registry``: the built-in plugins plus :class:`InlineRows`, a data
+  container whose rows are written in the config
+  (``{"type": "InlineRows", "rows": [{"text": ...}, ...]}``): metrics and
+  passes tested without a data file.
 
 ``build_tiny_phi3(folder)`` is also usable outside pytest (benchmarks).
 """
@@ -109,3 +113,35 @@ def register_plugin(plugin_registry):
         return fresh
 
     yield add
+
+
+def _inline_rows_class():
+    from modelpress.components import DataContainer
+    from modelpress.frozen import thaw
+
+    class InlineRows(DataContainer):
+        """Rows given inline in the config; a row's text is its ``text`` field."""
+
+        name = "InlineRows"
+        schema = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}},
+                  "required": ["rows"]}
+
+        def rows(self):
+            return thaw(self.config["rows"])
+
+        def format(self, row, tokenizer=None):
+            return row["text"]
+
+    return InlineRows
+
+
+@pytest.fixture
+def inline_rows_registry(register_plugin):
+    """The built-in plugins plus the ``InlineRows`` data container (this test only)."""
+    import types
+
+    from modelpress.hookspecs import hookimpl
+
+    rows = _inline_rows_class()
+    return register_plugin(types.SimpleNamespace(register_data_containers=hookimpl(lambda register: register(rows))),
+                           "inline-rows")

@@ -37,6 +37,8 @@ NOT_CHECKED = {
     "make olive-venv olive-venv-builder": "installs Olive 0.13.0 and onnxruntime-genai 0.14.1 beside the project",
     ".venv/bin/python bench/olive_side_by_side.py --repeats 3 --sizes 128,256 --max-steps 3 --threads own,2 "
     "--json olive.json": "the side-by-side bench: about 20 minutes",
+    ".venv/bin/python bench/olive_side_by_side.py --repeats 3 --sizes 256 --max-steps 3 --threads own "
+    "--json olive256.json": "the side-by-side bench, one size: about 6 minutes",
     "modelpress validate my-olive-config.json": "placeholder for the reader's own Olive config",
     "modelpress migrate my-olive-config.json": "placeholder for the reader's own Olive config",
     "modelpress run --config my-olive-config.json": "placeholder for the reader's own Olive config",

@@ -9,14 +9,10 @@ int4 ONNX; the accuracy metric gives the same answers and values with
 """
 from __future__ import annotations
 
-import types
-
 import pytest
 
-from modelpress import hookimpl
-from modelpress.components import Accelerator, DataContainer, RunContext
+from modelpress.components import Accelerator, RunContext
 from modelpress.evaluate.evaluator import evaluate_with_details
-from modelpress.frozen import thaw
 
 pytest.importorskip("torch")
 CPU = Accelerator()
@@ -70,24 +66,10 @@ def test_onnx_batch_equals_single(onnx_builds, precision):
     assert len(set(single)) > 1 and all(single)
 
 
-class Rows(DataContainer):
-    """Rows given inline in the config."""
-
-    name = "InlineRows"
-    schema = {"type": "object"}
-
-    def rows(self):
-        return thaw(self.config["rows"])
-
-    def format(self, row):
-        return row["prompt"]
-
-
 @pytest.mark.parametrize("model", ["pytorch", "int4"])
-def test_accuracy_metric_same_with_and_without_batches(register_plugin, tiny_phi3, onnx_builds, model):
-    registry = register_plugin(types.SimpleNamespace(
-        register_data_containers=hookimpl(lambda register: register(Rows))), "batched-rows")
-    rows = [{"prompt": p, "tone": ("joy", "fear", "sadness", "surprise")[i % 4]} for i, p in enumerate(PROMPTS)]
+def test_accuracy_metric_same_with_and_without_batches(inline_rows_registry, tiny_phi3, onnx_builds, model):
+    registry = inline_rows_registry
+    rows = [{"text": p, "tone": ("joy", "fear", "sadness", "surprise")[i % 4]} for i, p in enumerate(PROMPTS)]
     handle = ({"type": "HfModel", "model_path": str(tiny_phi3)} if model == "pytorch"
               else {"type": "ONNXModel", "model_path": onnx_builds["int4"].config["model_path"]})
     results = []

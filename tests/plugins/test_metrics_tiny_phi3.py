@@ -10,14 +10,11 @@ import math
 import os
 import re
 import time
-import types
 
 import pytest
 
-from modelpress import hookimpl
-from modelpress.components import DataContainer, RunContext
+from modelpress.components import RunContext
 from modelpress.evaluate.evaluator import evaluate_model, evaluate_with_details
-from modelpress.frozen import thaw
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -31,24 +28,10 @@ PROMPTS = ["### Text: I am thrilled ### The tone is:", "### Text: the storm ### 
 NEW_TOKENS = 6
 
 
-class Rows(DataContainer):
-    """Rows given inline in the config."""
-
-    name = "InlineRows"
-    schema = {"type": "object"}
-
-    def rows(self):
-        return thaw(self.config["rows"])
-
-    def format(self, row):
-        return row["text"]
-
-
 @pytest.fixture
-def registry(register_plugin):
-    """The built-in plugins plus an inline data container."""
-    return register_plugin(types.SimpleNamespace(
-        register_data_containers=hookimpl(lambda register: register(Rows))), "tiny-phi3-metrics")
+def registry(inline_rows_registry):
+    """The built-in plugins plus InlineRows (modelpress.testing)."""
+    return inline_rows_registry
 
 
 @pytest.fixture(scope="module")
