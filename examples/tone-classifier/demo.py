@@ -59,7 +59,10 @@ def return_freed_memory() -> None:
 
 
 class FreeAfterPass:
-    """Collect garbage after every pass: the trainer's reference cycles keep the trained model alive."""
+    """Collect garbage after every pass, so objects of a finished pass held only in reference cycles go now.
+
+    The demo's timed figures were measured with it; on its own it made no measurable difference there.
+    """
 
     @hookimpl
     def after_pass(self, step, model, result, context):
