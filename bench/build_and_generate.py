@@ -17,6 +17,7 @@ merged model. Usage::
 
     python bench/build_and_generate.py [--work DIR] [--tokens 64] [--repeats 3] [--threads N]
                                        [--precision int4|int8] [--plain-build] [--build-only]
+                                       [--algo rtn|k_quant|...] [--mixed last_matmul:int8]
 """
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ if sys.argv[4] == "plain":  # the builder's own memory behaviour, for comparison
     builder_memory.low_memory_build = lambda source, lazy: contextlib.nullcontext()
 registry = Registry(new_plugin_manager(autoload=False))
 context = RunContext(registry=registry, accelerator=Accelerator())
-builder = registry.create_pass({"type": "ModelBuilder", "precision": sys.argv[3]}, context)
+builder = registry.create_pass({"type": "ModelBuilder", "precision": sys.argv[3], **json.loads(sys.argv[5])},
+                                context)
 start = time.perf_counter()
 out = builder.run(registry.model_handle({"type": "HfModel", "model_path": sys.argv[1]}), Path(sys.argv[2]))
 wall = time.perf_counter() - start
@@ -124,9 +126,9 @@ def _numel(shape) -> int:
     return n
 
 
-def build(hf: Path, out: Path, precision: str = "int4", plain: bool = False) -> dict:
+def build(hf: Path, out: Path, precision: str = "int4", plain: bool = False, options: dict | None = None) -> dict:
     proc = subprocess.run([sys.executable, "-c", BUILD_CHILD, str(hf), str(out), precision,
-                           "plain" if plain else "streamed"],
+                           "plain" if plain else "streamed", json.dumps(options or {})],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"build failed:\n{proc.stderr[-3000:]}")
@@ -205,6 +207,8 @@ def main() -> None:
     parser.add_argument("--plain-build", action="store_true",
                         help="build without the memory patches (the builder's own behaviour), for comparison")
     parser.add_argument("--build-only", action="store_true", help="measure the build; skip decoding")
+    parser.add_argument("--algo", help="int4_algo_config of the build (rtn, k_quant, ...; default: the builder's)")
+    parser.add_argument("--mixed", help="int4_mixed_precision of the build, e.g. last_matmul:int8")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-build-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -212,14 +216,18 @@ def main() -> None:
     hf = hf_folder(work)
     weights = fp32_weight_bytes(hf)
     precision = args.precision
-    out = work / (precision + ("-plain" if args.plain_build else ""))
-    result = build(hf, out, precision, args.plain_build)
+    options = {k: v for k, v in (("int4_algo_config", args.algo), ("int4_mixed_precision", args.mixed)) if v}
+    out = work / "-".join([precision, *(str(v).replace(":", "") for v in options.values()),
+                           *(["plain"] if args.plain_build else [])])
+    result = build(hf, out, precision, args.plain_build, options)
     peak = result["peak_kib"] * 1024
     base = result["baseline_kib"] * 1024
     data = (out / "model.onnx.data").stat().st_size
     mib = 1 << 20
     print(f"fp32 weights:                 {weights / mib:8.1f} MiB")
     label = f"{precision} build{' (plain)' if args.plain_build else ''}"
+    if options:
+        print(f"build options:                {options}")
     print(f"{label + ' wall time:':30}{result['wall_s']:8.1f} s")
     print(f"{label + ' peak RSS:':30}{peak / mib:8.1f} MiB = {peak / weights:.2f}x fp32 weights (target <= 1.5x)")
     print(f"  of which after imports:     {(peak - base) / mib:8.1f} MiB = {(peak - base) / weights:.2f}x "

@@ -16,9 +16,12 @@ While :func:`low_memory_build` is active, for the same model bytes:
   weights from the safetensors files only while the builder converts them
   (:mod:`.lazy_weights`).
 
-Whole-graph algorithms (RTN, k_quant, GPTQ) get every weight loaded back
-into the protobuf, as before; k_quant then quantizes each weight a slice of
-blocks at a time (:mod:`.kquant_chunks`). The patches apply to the builder's class only inside the block.
+Whole-graph algorithms read the graph's weights themselves: RTN and k_quant
+(onnxruntime's ``rtn_quantize``) load one weight just before quantizing it,
+so they are run with the scratch folder as working directory and find each
+weight there; k_quant then quantizes each weight a slice of blocks at a time
+(:mod:`.kquant_chunks`). GPTQ gets every weight loaded back into the
+protobuf, as the builder gives them. The patches apply to the builder's class only inside the block.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ from .lazy_weights import LazyLoader
 
 log = logging.getLogger(__name__)
 
+#: whole-graph algorithms whose quantizer (onnxruntime's rtn_quantize) reads one weight at a time
+READ_AS_NEEDED = ("RTN", "k_quant")
 SCRATCH = "modelpress-initializers-"  # + a unique suffix per builder object (MTP heads share the folder)
 
 
@@ -174,7 +179,9 @@ def _streaming_quantizer(base, store: _Store, *, keep_outputs: bool):
                 per_node = self.node_quantizer.quantize
                 self.node_quantizer.quantize = lambda node, graph_stack: _quantize_one(
                     per_node, node, graph_stack, store, keep_outputs)
-            else:  # whole-graph algorithms read every weight at once
+            elif self.algo_config.algorithm in READ_AS_NEEDED:
+                pass  # int4_quant_algo below reads each weight from the scratch file as it goes
+            else:  # other whole-graph algorithms (GPTQ) get every weight loaded at once
                 for graph in _graphs(self.model.model.graph):
                     for tensor in graph.initializer:
                         data = _read(tensor, store.folder)
@@ -183,7 +190,28 @@ def _streaming_quantizer(base, store: _Store, *, keep_outputs: bool):
                             tensor.data_location = 0  # TensorProto.DEFAULT
                             tensor.raw_data = data
 
+        def int4_quant_algo(self):
+            # onnxruntime's rtn_quantize reads each weight with numpy_helper.to_array(tensor,
+            # base_dir="") just before quantizing it and then drops it: with the scratch-file
+            # references left in place (relative locations) and the scratch folder as the
+            # working directory, one float weight is in memory at a time instead of all.
+            if self.algo_config.algorithm not in READ_AS_NEEDED:
+                return super().int4_quant_algo()
+            with _working_directory(store.folder):
+                return super().int4_quant_algo()
+
     return StreamingMatMulNBitsQuantizer
+
+
+@contextlib.contextmanager
+def _working_directory(folder: str) -> Iterator[None]:
+    """Run the block in ``folder`` (contextlib.chdir from Python 3.11 on)."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _graphs(graph) -> Iterator[Any]:

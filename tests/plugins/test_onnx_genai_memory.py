@@ -70,9 +70,13 @@ def assert_same_model(a: Path, b: Path) -> None:
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts of weights read lazily and nodes quantized one by one during the test."""
-    counts = {"lazy_reads": 0, "nodes": 0}
-    read, one = lazy_weights.LazyLoader._read, builder_memory._quantize_one
+    """Counts of weights read lazily, nodes quantized one by one and weights a whole-graph quantizer read."""
+    counts = {"lazy_reads": 0, "nodes": 0, "scratch_reads": 0}
+    read, one, to_array = lazy_weights.LazyLoader._read, builder_memory._quantize_one, onnx.numpy_helper.to_array
+
+    def counting_to_array(tensor, base_dir=""):
+        counts["scratch_reads"] += builder_memory._in_scratch(tensor)
+        return to_array(tensor, base_dir)
 
     def counting_read(self, param):
         counts["lazy_reads"] += 1
@@ -84,15 +88,22 @@ def counted(monkeypatch):
 
     monkeypatch.setattr(lazy_weights.LazyLoader, "_read", counting_read)
     monkeypatch.setattr(builder_memory, "_quantize_one", counting_one)
+    monkeypatch.setattr(onnx.numpy_helper, "to_array", counting_to_array)
     return counts
 
 
-@pytest.mark.parametrize("precision, fields", [("int4", {"int4_block_size": 32}), ("int8", {})])
+@pytest.mark.parametrize("precision, fields", [
+    ("int4", {"int4_block_size": 32}), ("int8", {}),
+    # whole-graph algorithms: each weight read from the scratch file as the quantizer reaches it
+    ("int4", {"int4_algo_config": "rtn", "int4_accuracy_level": 4}),
+    ("int4", {"int4_algo_config": "k_quant", "int4_mixed_precision": "last_matmul:int8"})])
 def test_streamed_build_equals_the_builders_own(registry, tiny_phi3, tmp_path, monkeypatch, counted, caplog,
                                                 precision, fields):
     caplog.set_level(logging.INFO, logger="modelpress.plugins.onnx_genai.model_builder")
     streamed = build(registry, tiny_phi3, tmp_path / "streamed", precision=precision, **fields)
-    assert counted["lazy_reads"] > 0 and counted["nodes"] > 0, "the low-memory path must have run"
+    whole_graph = "int4_algo_config" in fields  # rtn, k_quant: the quantizer reads each weight itself
+    assert counted["lazy_reads"] > 0, "the low-memory path must have run"
+    assert (counted["scratch_reads"] if whole_graph else counted["nodes"]) > 0, "weights read one at a time"
     assert "layer-by-layer loading not possible" not in caplog.text
     with plain(monkeypatch):
         reference = build(registry, tiny_phi3, tmp_path / "plain", precision=precision, **fields)
@@ -121,7 +132,7 @@ def test_models_the_lazy_loader_cannot_read_are_built_the_ordinary_way(registry,
 
 def test_fp32_builds_are_left_to_the_builder(registry, tiny_phi3, tmp_path, counted):
     out = build(registry, tiny_phi3, tmp_path / "fp32", precision="fp32")
-    assert counted == {"lazy_reads": 0, "nodes": 0}
+    assert counted == {"lazy_reads": 0, "nodes": 0, "scratch_reads": 0}
     _, tensors, _, _ = contents(out)
     assert all(v.dtype == np.float32 for v in tensors.values() if v.dtype.kind == "f")
 
