@@ -57,7 +57,7 @@ test: $(STAMP) $(OLIVE_STAMP)
 # jsonschema, pyyaml, filelock), LoRA/QLoRA training, merging, GGUF loading and data
 # (transformers, peft, accelerate, datasets, bitsandbytes, gguf), the ONNX builds
 # (onnxruntime-genai, onnx, onnx-ir), Optuna studies and the Azure ML stand-in.
-# Not in .ci/run: a fresh .venv-min takes minutes to install on top of `make test`.
+# .ci/run runs it after `make test`; a fresh .venv-min takes a few minutes to install.
 MIN_VENV  := .venv-min
 MIN_PY    := $(MIN_VENV)/bin/python
 MIN_STAMP := $(MIN_VENV)/.installed
