@@ -6,8 +6,11 @@ quiet one all cores win. One noisy step must not decide, so each candidate
 (physical cores, half, one) is timed over ``steps_per_candidate`` steps and
 judged by its median seconds per step. The tuner keeps watching: when the
 chosen count's recent median grows past ``1 + slack`` times what it measured,
-the machine has changed and it measures all candidates again (at most
-``max_rounds`` times). ``MODELPRESS_NUM_THREADS`` or ``OMP_NUM_THREADS``
+the machine has changed and it measures all candidates again; on fewer
+threads than the most it also measures again every ``recheck`` steps, since
+a round measured while another job held cores would otherwise keep training
+on one thread after they are free (which one thread's own step times cannot
+show). At most ``max_rounds`` rounds. ``MODELPRESS_NUM_THREADS`` or ``OMP_NUM_THREADS``
 fixes the count instead.
 """
 from __future__ import annotations
@@ -36,7 +39,7 @@ class ThreadTuner(TrainerCallback):
     """Time training steps at several thread counts and keep the fastest; re-measure on a slowdown."""
 
     def __init__(self, device_type: str = "cpu", steps_per_candidate: int = 3, window: int = 5,
-                 slack: float = 0.5, max_rounds: int = 3, clock=time.perf_counter):
+                 slack: float = 0.5, max_rounds: int = 3, recheck: int = 20, clock=time.perf_counter):
         import torch
 
         self.clock = clock
@@ -49,6 +52,7 @@ class ThreadTuner(TrainerCallback):
         self.candidates = sorted({cores, max(cores // 2, 1), 1}, reverse=True)
         self.enabled = device_type == "cpu" and not fixed and world == 1 and len(self.candidates) > 1
         self.per_candidate, self.window, self.slack, self.max_rounds = steps_per_candidate, window, slack, max_rounds
+        self.recheck, self._since = recheck, 0  # steps on fewer threads than the most before measuring again
         self.chosen = torch.get_num_threads()
         self.rounds: list[dict[int, float]] = []  # one dict per measuring round: threads -> median s/step
         self._queue: list[int] = []
@@ -100,9 +104,15 @@ class ThreadTuner(TrainerCallback):
             return
         self._recent = ([*self._recent, seconds])[-self.window:]
         measured = self.rounds[-1][self.chosen]
-        if len(self._recent) == self.window and statistics.median(self._recent) > (1 + self.slack) * measured:
+        self._since += 1
+        slower = len(self._recent) == self.window and statistics.median(self._recent) > (1 + self.slack) * measured
+        # fewer threads than the most: the round may have run while another job held cores, and
+        # running on fewer threads cannot show that they are free again: look again now and then
+        recheck = self.chosen < max(self.candidates) and self._since >= self.recheck
+        if slower or recheck:
             self._begin_round(state.max_steps - state.global_step)
             self._recent = []
+            self._since = 0
 
     def on_train_end(self, args, state, control, **kwargs):
         """Give the process its thread count back."""

@@ -59,6 +59,29 @@ def test_thread_tuner_measures_several_steps_and_changes_its_mind(monkeypatch):
     assert tuner.summary()["thread_rounds"][1] == pytest.approx({"4": 0.3, "2": 1.2, "1": 2.0})
 
 
+def test_thread_tuner_measures_again_when_the_machine_gets_quieter(monkeypatch):
+    import torch
+
+    from modelpress.plugins.huggingface import thread_tuner
+
+    monkeypatch.delenv("MODELPRESS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(thread_tuner, "physical_cores", lambda: 2)
+    clock = FakeClock()
+    tuner = thread_tuner.ThreadTuner("cpu", steps_per_candidate=3, window=5, clock=clock)
+    tuner.on_train_begin(None, SimpleNamespace(max_steps=200), None)
+    run_steps(tuner, clock, {2: 16.0, 1: 9.0}, 1, 10)  # another job holds a core: one thread wins
+    assert tuner.chosen == 1
+    # the other job ends: one thread hardly speeds up (8.5 s), so only measuring again shows that two take 6.5 s
+    run_steps(tuner, clock, {2: 6.5, 1: 8.5}, 11, 26)
+    assert len(tuner.rounds) == 1, "not before 20 steps on one thread"
+    run_steps(tuner, clock, {2: 6.5, 1: 8.5}, 27, 40)
+    assert len(tuner.rounds) == 2 and tuner.chosen == 2 and torch.get_num_threads() == 2
+    run_steps(tuner, clock, {2: 6.5, 1: 8.5}, 41, 100)  # steady on the most threads: no further round
+    assert len(tuner.rounds) == 2
+    tuner.on_train_end(None, None, None)
+
+
 def test_training_args_keep_olive_meaning(tmp_path):
     from modelpress.plugins.huggingface.training_args import trainer_kwargs
 
