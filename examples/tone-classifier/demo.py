@@ -41,6 +41,15 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+def _libc():
+    """glibc, or None where the C library is another one."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
 def return_freed_memory() -> None:
     """With glibc, give every allocation of 1 MiB or more its own mapping, unmapped when freed.
 
@@ -49,9 +58,8 @@ def return_freed_memory() -> None:
     stay in the process after the pass: the int4 build started ~1 GiB higher.
     The numbers computed are the same; only where the bytes live changes.
     """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to set
+    libc = _libc()
+    if libc is None:  # not glibc: nothing to set
         return
     m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
     libc.mallopt(m_mmap_threshold, 1 << 20)
@@ -59,14 +67,21 @@ def return_freed_memory() -> None:
 
 
 class FreeAfterPass:
-    """Collect garbage after every pass, so objects of a finished pass held only in reference cycles go now.
+    """After every pass: collect garbage, then hand the heap's free pages back to the system.
 
-    The demo's timed figures were measured with it; on its own it made no measurable difference there.
+    ``gc.collect`` frees a finished pass's objects held only in reference
+    cycles; glibc's ``malloc_trim(0)`` returns the free pages inside its heaps
+    (the thresholds above only cover the top of each heap). Measured on the
+    demo by reading /proc/self/status at each pass boundary: after LoRA and
+    merge the process held 0.73 GiB, 0.56 GiB after the trim.
     """
 
     @hookimpl
     def after_pass(self, step, model, result, context):
         gc.collect()
+        libc = _libc()
+        if libc is not None:
+            libc.malloc_trim(0)
 
 
 def load_workflow(cache_dir: str | None, output_dir: str | None, name: str = "config.yaml"):
