@@ -8,15 +8,17 @@ its cache (a rerun only measures what is new):
 - int4 variants of the merged model (algorithm, accuracy level, LM head and
   sensitive layers in int8), int8, and the int4 base with the adapter kept in
   float (``export_adapter``, applied at run time);
-- with ``--qa ALGO``, the quantization-aware LoRA (trained on the base as
-  ModelBuilder's ALGO int4 build writes it), run as that int4 base plus the
-  adapter in float, and merged then rebuilt.
+- with ``--qa``, the quantization-aware LoRA (trained on the base as the
+  demo's int4 build writes it; ``--qa ALGO``: as ModelBuilder's ALGO int4
+  build at accuracy level 1 writes it), run as that int4 base plus the
+  adapter in float, and merged then rebuilt; beside it the demo's LoRA run
+  the same two ways.
 
 For each: tone accuracy on the 138 held-out phrases and on the 120 unseen
 phrases (data/unseen.jsonl), size on disk, and decode speed (tokens/s of a
 forced 32-token greedy continuation, median of 3 prompts, prefill excluded).
 
-    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa ALGO]
+    python bench/int4_quality.py [--work DIR] [--json PATH] [--only NAME,...] [--qa [ALGO]]
 """
 from __future__ import annotations
 
@@ -133,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", metavar="OUTPUT_DIR",
                         help="take the trained adapter and merged model from an earlier run's output folder "
                              "(its footprints.json) and only build and measure")
-    parser.add_argument("--qa", metavar="ALGO", help="also the quantization-aware LoRA on this int4 grid "
-                                                    "(rtn, k_quant, k_quant_mixed, ...)")
+    parser.add_argument("--qa", nargs="?", const="demo", metavar="ALGO",
+                        help="also the quantization-aware LoRA: on the grid of the demo's build (config.yaml; "
+                             "the default) or of this int4 algorithm at accuracy level 1 (rtn, k_quant, ...)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from modelpress import config
@@ -145,11 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     base = base_config(work)
     variants = dict(VARIANTS)
     if args.qa:  # trained on the grid of --qa; run as that int4 base + float adapter, and merged then rebuilt
-        build = {"precision": "int4", "int4_algo_config": args.qa, "int4_accuracy_level": 1}
-        aware = {"quantization_aware": {"algo_config": args.qa}}
-        variants[f"QA-LoRA ({args.qa} grid): int4 base + float adapter, acc 1"] = (
-            {**build, "export_adapter": True}, False, aware)
-        variants[f"QA-LoRA ({args.qa} grid): merged, int4 {args.qa}, acc 1"] = (build, True, aware)
+        if args.qa == "demo":
+            build = {k: v for k, v in base["passes"]["build"].items() if k != "type"}
+            grid = "demo build"
+            variants[f"int4 base + float adapter ({grid})"] = ({**build, "export_adapter": True}, False)
+        else:
+            build = {"precision": "int4", "int4_algo_config": args.qa, "int4_accuracy_level": 1}
+            grid = f"{args.qa}, acc 1"
+        aware = {"quantization_aware": {"algo_config": build.get("int4_algo_config") or "default",
+                                        "mixed_precision": build.get("int4_mixed_precision")}}
+        variants[f"QA-LoRA ({grid}): int4 base + float adapter"] = ({**build, "export_adapter": True}, False, aware)
+        variants[f"QA-LoRA ({grid}): merged, rebuilt"] = (build, True, aware)
     if args.only:
         variants = {k: v for k, v in variants.items() if any(w.strip() in k for w in args.only.split(","))}
     results: dict[str, dict] = {}

@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 def print_front(out: Path, html: Path, start: float) -> int:
     """The search's Pareto front (pareto.json), one line per point."""
     pareto = json.loads((out / "pareto.json").read_text(encoding="utf-8"))
-    print(f"\nPareto front ({', '.join(pareto['objectives'])}):")
+    names = [o["name"] if isinstance(o, dict) else str(o) for o in pareto["objectives"]]
+    print(f"\nPareto front ({', '.join(names)}):")
     for point in pareto["points"]:
         shown = ", ".join(f"{k}={v}" for k, v in point.get("params", {}).items())
         values = ", ".join(f"{k} {v:.3g}" for k, v in (point.get("metrics") or {}).items() if isinstance(v, float))

@@ -48,3 +48,28 @@ def test_search_example_validates_and_searches_the_build():
     _, demo = load("config.yaml")
     assert [s.name for s in workflow.passes] == [s.name for s in demo.passes]
     assert workflow.passes[0].alternatives == demo.passes[0].alternatives
+
+
+def test_demo_prints_the_front_of_a_written_pareto_file(tmp_path, capsys):
+    """demo.py --search's summary reads pareto.json as the search writes it."""
+    import sys
+
+    from modelpress.components.kinds import SubMetric
+    from modelpress.search.pareto import write_pareto
+
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        import demo
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    objectives = [SubMetric("unseen-accuracy", True, 1), SubMetric("latency-avg", False, 2)]
+    records = [{"number": 0, "state": "COMPLETE", "params": {"build.precision": "int4"},
+                "metrics": {"unseen-accuracy": 0.775, "latency-avg": 275.4}},
+               {"number": 1, "state": "PRUNED", "params": {"build.precision": "int8"},
+                "metrics": {"unseen-accuracy": 0.733, "latency-avg": 345.6}}]
+    write_pareto(tmp_path, records, objectives)
+    assert demo.print_front(tmp_path, tmp_path / "report.html", 0.0) == 0
+    shown = capsys.readouterr().out
+    assert "Pareto front (unseen-accuracy, latency-avg):" in shown
+    assert "build.precision=int4: unseen-accuracy 0.775, latency-avg 275" in shown
+    assert "int8" not in shown  # dominated: not on the front
