@@ -27,7 +27,7 @@ EXAMPLE = ROOT / "examples" / "tone-classifier"
 sys.path.insert(0, str(EXAMPLE))
 
 
-def variant(seed: int, alpha: float) -> dict:
+def variant(seed: int, alpha: float | int) -> dict:
     """config.yaml with the LoRA's seed and NEFTune noise set."""
     cfg = yaml.safe_load((EXAMPLE / "config.yaml").read_text(encoding="utf-8"))
     args = cfg["passes"]["lora"]["training_args"]
@@ -67,7 +67,7 @@ def main() -> int:
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-tone-seeds-")).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else work / "cache"
     rows = []
-    for alpha in (float(a) for a in args.neftune.split(",")):
+    for alpha in (json.loads(a) for a in args.neftune.split(",")):  # 5 stays an int, as in config.yaml
         for seed in (int(s) for s in args.seeds.split(",")):
             label = f"seed {seed}, " + (f"NEFTune alpha {alpha:g}" if alpha else "no NEFTune")
             result = run(variant(seed, alpha), cache, work / f"seed{seed}-neftune{alpha:g}")

@@ -30,6 +30,7 @@ from modelpress import hookimpl
 HERE = Path(__file__).resolve().parent
 COLUMNS = (("base", "input"), ("fine-tuned (PyTorch)", "merge"), ("int4 ONNX", "output"))
 SAMPLES = 3
+FREE_AFTER_PASS = "tone-demo-free-after-pass"
 
 
 def smollm2_gguf() -> Path:
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
     workflow = load_workflow(args.cache_dir, args.output_dir, "search.yaml" if args.search else "config.yaml")
     engine = Engine(workflow)
-    engine.registry.pm.register(FreeAfterPass(), name="tone-demo-free-after-pass")
+    if engine.registry.pm.get_plugin(FREE_AFTER_PASS) is None:  # the plugin manager outlives one call of main()
+        engine.registry.pm.register(FreeAfterPass(), name=FREE_AFTER_PASS)
     result = run_engine(engine)
     out = Path(result.output_dir)
     if args.search:
