@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import importlib.util
 import json
@@ -42,8 +43,9 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+@functools.cache
 def _libc():
-    """glibc, or None where the C library is another one."""
+    """glibc, or None where the C library is another one (loaded once)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
