@@ -2,7 +2,10 @@
 
 The callbacks: :class:`~.thread_tuner.ThreadTuner` (torch thread count from
 timed steps), :class:`TrainingLog` (tokens/s and the entries written to
-``training_log.json``), and Trainer's own tqdm progress bar. Everything else
+``training_log.json``), :class:`SeededRebalance` (the run's seed for
+``batch_rebalance``), and Trainer's own tqdm progress bar; the collator asks
+for the answer's logits only where the loss is on the end of every block
+(:func:`~.batching.collate`). Everything else
 (step accounting, the last partial step of an epoch, evaluation, checkpoints,
 ``report_to``, ``resume_from_checkpoint``, several processes under
 ``torchrun``/``accelerate launch``) is Trainer's, so it behaves as its users
@@ -57,6 +60,33 @@ def key_args(targs) -> dict:
             "warmup_steps": targs.warmup_steps}
 
 
+class SeededRebalance(TrainerCallback):
+    """Seed ``train_sampling_strategy: batch_rebalance``'s order with the run's seed.
+
+    transformers builds its BatchRebalanceSampler with a fixed seed (42), so
+    the examples of each step would not change with ``seed``/``data_seed``
+    as they do under the default random sampler.
+    """
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        """Set the seed before the first epoch's order is drawn."""
+        sampler = getattr(train_dataloader, "batch_sampler", None)
+        sampler = getattr(sampler, "batch_sampler", sampler)  # accelerate's BatchSamplerShard wraps it
+        if type(sampler).__name__ == "BatchRebalanceSampler":
+            sampler.seed = args.data_seed if args.data_seed is not None else args.seed
+
+
+def reads_answer_logits(model) -> bool:
+    """Whether the model takes ``logits_to_keep`` and a causal-LM loss that accepts ``shift_labels``."""
+    import inspect
+
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return ("logits_to_keep" in inspect.signature(type(base).forward).parameters
+            and getattr(base, "loss_function", None) is ForCausalLMLoss)
+
+
 def last_checkpoint(args: Mapping[str, Any]) -> str | None:
     """The checkpoint to resume from: the given one, else (as Olive) the last one in ``output_dir``."""
     if args.get("resume_from_checkpoint"):
@@ -79,9 +109,11 @@ def train_with_trainer(model, train_blocks: Sequence[dict], eval_blocks: Sequenc
     targs = TrainingArguments(**kwargs)
     tuner = ThreadTuner(targs.device.type)
     timer = TrainingLog()
+    answer_logits = reads_answer_logits(model)
     trainer = Trainer(model=model, args=targs, train_dataset=Blocks(train_blocks),
                       eval_dataset=Blocks(eval_blocks) if eval_blocks else None,
-                      data_collator=lambda batch: collate(batch, pad_id, "cpu"), callbacks=[tuner, timer])
+                      data_collator=lambda batch: collate(batch, pad_id, "cpu", answer_logits),
+                      callbacks=[tuner, timer, SeededRebalance()])
     start = time.perf_counter()
     out = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - start

@@ -5,8 +5,10 @@ response template (BOS, the phrase, the template) and every joiner token has
 label -100, while the answer's tokens and the EOS keep their ids; this holds
 for line-by-line (padded or not) and for packed join blocks; the model's loss
 on a collated batch (what transformers.Trainer computes) equals the
-cross-entropy over the answer tokens alone; a text without the template, or
-no template, is a one-line UserError.
+cross-entropy over the answer tokens alone, and the left-padded batch that
+asks for the answer's logits only (``answer_logits``) gives that loss and
+the same gradients to 1e-5 while computing fewer positions' logits; a text
+without the template, or no template, is a one-line UserError.
 """
 from __future__ import annotations
 
@@ -102,6 +104,55 @@ def test_model_loss_is_the_answer_cross_entropy(plugin_registry, tone_file, toke
                 terms.append(-torch.log_softmax(logits[row, pos - 1].double(), -1)[token])
     assert len(terms) == sum(len(answer_ids(tokenizer, t)) for _, t in ROWS)
     assert abs(loss.item() - torch.stack(terms).mean().item()) < 1e-4
+
+
+def test_answer_logits_give_the_same_loss_and_gradients(plugin_registry, tone_file, tokenizer, tiny_phi3):
+    """Left padding + logits_to_keep + shift_labels: the loss and the gradients of the right-padded batch."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from modelpress.plugins.huggingface.batching import collate
+    from modelpress.plugins.huggingface.hf_trainer import reads_answer_logits
+
+    out = blocks(plugin_registry, tone_file, tokenizer, strategy="line-by-line", max_seq_len=48,
+                 pad_to_max_len=False)
+    model = AutoModelForCausalLM.from_pretrained(tiny_phi3, dtype=torch.float32).eval()
+    assert reads_answer_logits(model)
+    pad = tokenizer.pad_token_id or 0
+    results = []
+    for answer_logits in (False, True):
+        batch = collate(out, pad, "cpu", answer_logits)
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        results.append((batch, loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (plain, loss, grads), (answer, answer_loss, answer_grads) = results
+    longest = plain["input_ids"].shape[1]
+    assert "logits_to_keep" not in plain
+    assert answer["logits_to_keep"] < longest - 5  # the prompt's positions are left out
+    assert answer["shift_labels"].shape == (len(out), answer["logits_to_keep"])
+    # the same targets: every answer token once, in order
+    assert answer["shift_labels"][answer["shift_labels"] != -100].tolist() == \
+        plain["labels"][plain["labels"] != -100].tolist()
+    assert abs(answer_loss - loss) < 1e-5
+    assert len(answer_grads) == len(grads)
+    for a, b in zip(answer_grads, grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_answer_logits_only_where_the_loss_is_a_suffix():
+    """Blocks with loss from the front (plain causal LM, Olive's default) stay right-padded."""
+    from modelpress.plugins.huggingface.batching import answer_span, collate
+
+    full = [{"input_ids": [5, 6, 7, 8], "labels": [5, 6, 7, 8]}, {"input_ids": [5, 6], "labels": [5, 6]}]
+    assert answer_span(full) == 4
+    assert "logits_to_keep" not in collate(full, 0, "cpu", True)
+    suffix = [{"input_ids": [5, 6, 7, 8], "labels": [-100, -100, 7, 8]}, {"input_ids": [5, 9], "labels": [-100, 9]}]
+    batch = collate(suffix, 0, "cpu", True)
+    assert batch["logits_to_keep"] == 3
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8], [0, 0, 5, 9]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3], [0, 0, 0, 1]]
+    assert batch["shift_labels"].tolist() == [[7, 8, -100], [-100, 9, -100]]
 
 
 def test_missing_template_is_a_user_error(plugin_registry, tone_file, tokenizer):

@@ -173,3 +173,46 @@ def test_two_processes_train_the_same_adapter_as_one(spec):
     assert log["world_size"] == 2 and log["steps"] == 4
     assert log["train_tokens"] == json.loads((one / "training_log.json").read_text())["train_tokens"]
     assert max_gap(adapter(two), adapter(one)) < 1e-5
+
+
+def test_batch_rebalance_follows_the_seed(tiny_phi3, tmp_path):
+    """train_sampling_strategy: batch_rebalance draws each step's examples from the run's seed.
+
+    Guarantee: the same seed gives the same batches, another seed other
+    batches (transformers seeds its BatchRebalanceSampler with 42 whatever the
+    seed; SeededRebalance hands it ``seed``), and the 8 examples of a step are split by length
+    into two micro-batches that do not overlap in length.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from modelpress.plugins.huggingface.batching import collate
+    from modelpress.plugins.huggingface.hf_trainer import Blocks, SeededRebalance
+
+    blocks = [{"input_ids": list(range(3, 3 + n)), "labels": list(range(3, 3 + n))} for n in range(4, 36)]
+
+    def batches(seed: int) -> list[list[int]]:
+        seen = []
+
+        def record(batch):
+            seen.append(sorted(len(b["input_ids"]) for b in batch))
+            return collate(batch, 0, "cpu")
+
+        args = TrainingArguments(output_dir=str(tmp_path / f"s{seed}"), seed=seed, max_steps=3,
+                                 per_device_train_batch_size=4, gradient_accumulation_steps=2,
+                                 train_sampling_strategy="batch_rebalance", report_to="none",
+                                 save_strategy="no", disable_tqdm=True, use_cpu=True)
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_phi3, dtype=torch.float32)
+        Trainer(model=model, args=args, train_dataset=Blocks(blocks), data_collator=record,
+                callbacks=[SeededRebalance()]).train()
+        return seen[:6]  # the data loader may collate one batch ahead
+
+    first, again, other = batches(0), batches(0), batches(1)
+    assert first == again
+    assert other != first
+    # lengths grouped: the 8 examples of a step split into a long and a short micro-batch
+    for step in range(3):
+        a, b = first[2 * step], first[2 * step + 1]
+        assert len(a) + len(b) == 8
+        assert max(a) <= min(b) or max(b) <= min(a)
