@@ -147,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     base = base_config(work)
     variants = dict(VARIANTS)
+    demo_build = {k: v for k, v in base["passes"]["build"].items() if k != "type"}
+    variants["int4 base + float adapter (demo build)"] = ({**demo_build, "export_adapter": True}, False)
     if args.qa:  # trained on the grid of --qa; run as that int4 base + float adapter, and merged then rebuilt
         if args.qa == "demo":
-            build = {k: v for k, v in base["passes"]["build"].items() if k != "type"}
-            grid = "demo build"
-            variants[f"int4 base + float adapter ({grid})"] = ({**build, "export_adapter": True}, False)
+            build, grid = demo_build, "demo build"
         else:
             build = {"precision": "int4", "int4_algo_config": args.qa, "int4_accuracy_level": 1}
             grid = f"{args.qa}, acc 1"

@@ -6,7 +6,7 @@ prints base / fine-tuned / int4 side by side with a few sample generations,
 and writes output/report.html. Every pass and evaluation is cached: a rerun
 only prints.
 
-    python examples/tone-classifier/demo.py [--cache-dir DIR] [--output-dir DIR] [--search]
+    python examples/tone-classifier/demo.py [--cache-dir DIR] [--output-dir DIR] [--search] [--config FILE]
 
 ``--search`` runs search.yaml instead: the int4/int8 build settings searched
 for accuracy on the unseen phrases and latency, with the Pareto front.
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", help="cache folder (default: examples/tone-classifier/cache)")
     parser.add_argument("--output-dir", help="output folder (default: examples/tone-classifier/output)")
     parser.add_argument("--search", action="store_true", help="run search.yaml (int4/int8 settings searched)")
+    parser.add_argument("--config", help="run this variant of config.yaml instead (its data paths resolve "
+                                         "against the example's folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     start = time.perf_counter()
@@ -133,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     from modelpress.engine.chain import Engine
     from modelpress.evaluate import report
 
-    workflow = load_workflow(args.cache_dir, args.output_dir, "search.yaml" if args.search else "config.yaml")
+    name = str(Path(args.config).resolve()) if args.config else "search.yaml" if args.search else "config.yaml"
+    workflow = load_workflow(args.cache_dir, args.output_dir, name)
     engine = Engine(workflow)
     if engine.registry.pm.get_plugin(FREE_AFTER_PASS) is None:  # the plugin manager outlives one call of main()
         engine.registry.pm.register(FreeAfterPass(), name=FREE_AFTER_PASS)
