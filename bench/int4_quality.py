@@ -6,7 +6,8 @@ its cache (a rerun only measures what is new):
 
 - the fine-tuned PyTorch model (the merged adapter, float32): the reference;
 - int4 variants of the merged model (algorithm, accuracy level, LM head and
-  sensitive layers in int8), int8, and the int4 base with the adapter kept in
+  sensitive layers in int8), int8, fp32 (the ONNX runtime's own distance to
+  PyTorch, without quantization), and the int4 base with the adapter kept in
   float (``export_adapter``, applied at run time);
 - with ``--qa``, the quantization-aware LoRA (trained on the base as the
   demo's int4 build writes it; ``--qa ALGO``: as ModelBuilder's ALGO int4
@@ -51,6 +52,7 @@ VARIANTS = {
     "int4 k_quant_mixed, acc 1": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
                                    "int4_accuracy_level": 1}, True),
     "int8": ({"precision": "int8"}, True),
+    "fp32 (no quantization: ONNX against PyTorch)": ({"precision": "fp32"}, True),
     "int4 base + float adapter (k_quant, acc 1)": ({"precision": "int4", **K1, "export_adapter": True}, False),
 }
 DECODE_PROMPTS = ["### Text: The storm knocked out the lights all night.\n### The tone is:\n",
