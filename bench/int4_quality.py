@@ -41,7 +41,7 @@ sys.path.insert(0, str(EXAMPLE))
 K1 = {"int4_algo_config": "k_quant", "int4_accuracy_level": 1}
 #: name -> (ModelBuilder config, whether the adapter is merged first)
 VARIANTS = {
-    "int4 rtn, acc 4 (builder default)": ({"precision": "int4"}, True),
+    "int4 builder defaults (algo 'default', acc 4)": ({"precision": "int4"}, True),
     "int4 rtn, acc 1": ({"precision": "int4", "int4_algo_config": "rtn", "int4_accuracy_level": 1}, True),
     "int4 k_quant, acc 1": ({"precision": "int4", **K1}, True),
     "int4 k_quant, acc 1, LM head int8": ({"precision": "int4", **K1, "int4_mixed_precision": "last_matmul:int8"},
