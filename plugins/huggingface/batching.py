@@ -1,24 +1,7 @@
-"""Batches of training blocks: seeded order and padding only where lengths differ."""
+"""Batches of training blocks: padding only where lengths differ, the answer's logits only where that is the loss."""
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator, Sequence
-
-
-def ordered_batches(blocks: Sequence[dict], batch_size: int, seed: int, group_by_length: bool) -> Iterator[list[dict]]:
-    """One epoch of shuffled batches; with ``group_by_length``, similar lengths batch together.
-
-    Grouping sorts within mega-batches of 50 batches (Trainer's
-    LengthGroupedSampler idea), so order stays random at a coarse level.
-    """
-    order = list(range(len(blocks)))
-    random.Random(seed).shuffle(order)
-    if group_by_length:
-        mega = batch_size * 50
-        order = [i for s in range(0, len(order), mega)
-                 for i in sorted(order[s:s + mega], key=lambda i: -len(blocks[i]["input_ids"]))]
-    for start in range(0, len(order), batch_size):
-        yield [blocks[i] for i in order[start:start + batch_size]]
+from collections.abc import Sequence
 
 
 def collate(batch: Sequence[dict], pad_id: int, device, answer_logits: bool = False) -> dict:

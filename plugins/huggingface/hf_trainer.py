@@ -123,6 +123,7 @@ def train_with_trainer(model, train_blocks: Sequence[dict], eval_blocks: Sequenc
               "train_tokens": tokens, "train_seconds": timer.seconds, "wall_seconds": wall,
               "tokens_per_second": tokens / max(timer.seconds, 1e-9), "train_loss": out.training_loss,
               "world_size": targs.world_size, "resumed_from": resume, "args": key_args(targs),
+              "answer_logits": answer_logits,
               "log_history": [dict(h) for h in state.log_history], **tuner.summary()}
     evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
     if evals:

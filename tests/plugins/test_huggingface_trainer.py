@@ -216,3 +216,24 @@ def test_batch_rebalance_follows_the_seed(tiny_phi3, tmp_path):
         a, b = first[2 * step], first[2 * step + 1]
         assert len(a) + len(b) == 8
         assert max(a) <= min(b) or max(b) <= min(a)
+
+
+def test_completion_only_training_and_eval_read_the_answer_logits(spec):
+    """Completion-only data trains and evaluates through the answer-only batches (logged), loss finite."""
+    import math
+
+    folder, base = spec
+    rows = [{"q": f"is {i} odd", "a": "yes" if i % 2 else "no"} for i in range(24)]
+    path = folder / "qa.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = json.loads(json.dumps(base))
+    spec["data_configs"]["train"] = {
+        "type": "HuggingfaceContainer",
+        "load_dataset_config": {"data_name": "json", "data_files": str(path), "split": "train"},
+        "pre_process_data_config": {"text_template": "Q: {q}\nA:\n{a}", "strategy": "line-by-line", "max_seq_len": 32,
+                                    "pad_to_max_len": False, "completion_only": True, "response_template": "A:\n"}}
+    spec["config"]["eval_dataset_size"] = 0.25
+    out = train(folder, spec, "completion-only", eval_steps=2)
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["answer_logits"] is True and log["steps"] == 4
+    assert math.isfinite(log["train_loss"]) and math.isfinite(log["eval_loss"])
