@@ -35,23 +35,20 @@ EXAMPLE = ROOT / "examples" / "tone-classifier"
 
 
 def lora_config(steps: int, overrides: dict, work: Path, exact: bool = False) -> dict:
-    """config.yaml reduced to its LoRA pass on the training data, for ``steps`` steps."""
-    sys.path.insert(0, str(EXAMPLE))
-    from demo import smollm2_gguf
+    """config.yaml (as bench/int4_quality.py reads it) reduced to its LoRA pass, for ``steps`` steps."""
+    from int4_quality import base_config
 
-    cfg = yaml.safe_load((EXAMPLE / "config.yaml").read_text(encoding="utf-8"))
-    cfg["input_model"]["gguf_file"] = str(smollm2_gguf())
-    train = next(d for d in cfg["data_configs"] if d["name"] == cfg["passes"]["lora"]["train_data_config"])
-    train["load_dataset_config"]["data_files"] = str(EXAMPLE / train["load_dataset_config"]["data_files"])
-    cfg["data_configs"] = [train]
-    cfg["passes"] = {"lora": cfg["passes"]["lora"]}
-    cfg["passes"]["lora"]["training_args"].update({**overrides, "max_steps": steps, "logging_steps": steps})
+    cfg = base_config(work)
+    lora = cfg["passes"]["lora"]
+    cfg["data_configs"] = [d for d in cfg["data_configs"] if d["name"] == lora["train_data_config"]]
+    cfg["passes"] = {"lora": lora}
+    lora["training_args"].update({**overrides, "max_steps": steps, "logging_steps": steps})
     if exact:  # no noise drawn per position: the two layouts then compute the same loss
-        cfg["passes"]["lora"]["lora_dropout"] = 0.0
-        cfg["passes"]["lora"]["training_args"].pop("neftune_noise_alpha", None)
-    for key in ("evaluators", "evaluator", "evaluate_input_model"):
+        lora["lora_dropout"] = 0.0
+        lora["training_args"].pop("neftune_noise_alpha", None)
+    for key in ("evaluators", "evaluator"):
         cfg.pop(key, None)
-    cfg.update(cache_dir=str(work / "cache"), output_dir=str(work / "output"))
+    cfg["output_dir"] = str(work / "output")
     return cfg
 
 
@@ -68,6 +65,9 @@ def child(config_path: str, answer_logits: bool) -> None:
     result = run_engine(Engine(config.load(cfg, base_dir=EXAMPLE)))
     lora = next(n for n in result.footprints if n["step"] == "lora")
     log = json.loads((Path(lora["output_model"]["adapter_path"]) / "training_log.json").read_text(encoding="utf-8"))
+    if log.get("answer_logits") is not answer_logits:
+        sys.exit(f"answer_logits: the run was to use answer_logits={answer_logits}, its log says "
+                 f"{log.get('answer_logits')}")
     peak = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
                 if line.startswith("VmHWM"))
     print(json.dumps({"s_per_step": log["train_seconds"] / log["steps"], "loss": log["train_loss"],
