@@ -1,4 +1,4 @@
-"""Two scoped corrections to onnxruntime-genai's builder, active only during a build.
+"""Scoped changes to onnxruntime-genai's builder, active only during a build.
 
 - The builder takes every linear layer with ``vocab_size`` outputs for the
   LM head (``Model.has_lm_head``). A layer that happens to be as wide as the
@@ -8,8 +8,10 @@
 - An exported adapter must stay in float, any rank, fed at run time, but the
   builder quantizes every MatMul in one graph-level step (``Model.to_nbits``);
   the LoRA MatMuls are added to its exclusion list just before that step.
+- ``int8_layers``: named decoder linear layers join the builder's per-node
+  bit placement (8 bits) just before that step, whatever the algorithm.
 
-Both patch the class for the duration of a ``with`` block and restore it.
+Each patches the class for the duration of a ``with`` block and restore it.
 """
 from __future__ import annotations
 
@@ -65,6 +67,73 @@ def keep_lora_unquantized():
             for node in self.model.graph:
                 if LORA_NODE.search(node.name or ""):
                     self.exclude_node_from_quantization(node.name)
+            return original(self, *args, **kwargs)
+        return to_nbits
+
+    return _patched(_builder_model_class(), "to_nbits", make)
+
+
+# ------------------------------------------------------------- int8 layers
+
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.(self_attn|attn|mlp)\.(\w+)$")
+#: a Hugging Face projection -> the builder nodes it may become (packed first, then as it is)
+_PACKED = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
+           "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}
+_UNPACKED = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
+
+
+def layer_parts(module: str) -> tuple[int, str, str] | None:
+    """(layer index, 'attn' or 'mlp', projection) of a decoder linear layer's module name."""
+    match = _LAYER.search(module)
+    if not match:
+        return None
+    layer, block, projection = match.groups()
+    return int(layer), ("mlp" if block == "mlp" else "attn"), projection
+
+
+def builder_nodes(module: str, emitted: set[str]) -> list[str]:
+    """The MatMul nodes of the builder's graph that compute the linear layer ``module``.
+
+    The builder packs q/k/v (and on some models gate/up) into one MatMul where the
+    target allows it, and splits a checkpoint's packed projections where it does not.
+    """
+    parts = layer_parts(module)
+    if parts is None:
+        return []
+    layer, block, projection = parts
+    prefix = f"/model/layers.{layer}/{block}/"
+    for names in ([projection], [_PACKED.get(projection, projection)], list(_UNPACKED.get(projection, ()))):
+        nodes = [f"{prefix}{name}/MatMul" for name in names]
+        if names and all(node in emitted for node in nodes):
+            return nodes
+    return []
+
+
+def upgrade_to_int8(modules: list[str]):
+    """While active, the MatMuls of the decoder linear layers ``modules`` are quantized to 8 bits.
+
+    The int4 body, the algorithm and its options stay as configured; the named
+    layers join the builder's per-node bit placement (the one its
+    ``matmul_mixed_precision`` fills), just before the quantization step.
+    """
+    from modelpress.errors import UserError
+
+    def make(original):
+        def to_nbits(self, *args, **kwargs):
+            emitted = {node.name for node in self.model.graph if node.op_type == "MatMul"}
+            placement = dict(getattr(self, "int4_customized_weight_config", None) or {})
+            unknown = []
+            for module in modules:
+                nodes = builder_nodes(module, emitted)
+                if not nodes:
+                    unknown.append(module)
+                for node in nodes:
+                    placement[node] = {"bits": 8}
+            if unknown:
+                raise UserError(f"ModelBuilder.int8_layers: {', '.join(unknown)} not found among the "
+                                f"model's decoder linear layers (e.g. model.layers.0.mlp.down_proj); "
+                                f"name layers of this model")
+            self.int4_customized_weight_config = placement
             return original(self, *args, **kwargs)
         return to_nbits
 

@@ -14,6 +14,7 @@ from modelpress.components import Accelerator, ModelHandle, Pass
 from modelpress.errors import ConfigError, UserError, did_you_mean
 
 from . import builder_options as bo
+from .builder_patches import layer_parts
 from .builder_source import check_lm_head, from_gguf, source_folder
 from .model import ADAPTER_SUFFIX, GENAI_CONFIG, INSTALL
 
@@ -87,6 +88,15 @@ class ModelBuilder(Pass):
                 if config.get(field) is not None and not _is_search(config.get(field)):
                     problems.append(f"{field}: applies to int4 and int8 precision only; "
                                     f"remove it or set precision to int4")
+        layers = config.get("int8_layers")
+        if layers and isinstance(precision, str) and precision != "int4":
+            problems.append("int8_layers: applies to int4 precision only (the layers named stay 8-bit in an "
+                            "int4 body); remove it or set precision to int4")
+        for name in layers or []:
+            if isinstance(name, str) and layer_parts(name) is None:
+                problems.append(f"int8_layers: '{name}' is not a decoder linear layer; name one as the "
+                                f"model does, e.g. model.layers.3.mlp.down_proj (the LM head: "
+                                f"int4_mixed_precision last_matmul:int8)")
         algo = config.get("int4_algo_config")
         known_algos = bo.algo_configs()
         if isinstance(algo, str) and known_algos and algo not in known_algos:
@@ -127,13 +137,14 @@ class ModelBuilder(Pass):
             raise UserError("ModelBuilder.export_adapter: the input model has no adapter_path to export; "
                             "set export_adapter to false or build from a LoRA/QLoRA output")
         provider = bo.PROVIDERS[self.context.accelerator.execution_provider]
+        int8 = self._upgraded(model)
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
 
         with tempfile.TemporaryDirectory(dir=output_dir.parent, prefix=".modelbuilder-") as tmp:
             if model.config.get("gguf_file"):
                 source = from_gguf(source / str(model.config["gguf_file"]), Path(tmp) / "hf")
-            self._build(source, output_dir, provider, Path(tmp) / "cache", adapter)
+            self._build(source, output_dir, provider, Path(tmp) / "cache", adapter, int8)
 
         for name in ("model.onnx", GENAI_CONFIG):
             if not (output_dir / name).is_file():
@@ -152,6 +163,25 @@ class ModelBuilder(Pass):
                 fields["active_adapter"] = name
         return self.context.model("ONNXModel", **fields)
 
+    def _upgraded(self, model: ModelHandle) -> list[str]:
+        """Decoder layers to keep in 8 bits: the config's ``int8_layers`` and, for an int4 build, the input's.
+
+        A sensitivity pass before this one records its choice on the model handle; a
+        build at another precision (int8, fp32, ...) has no 4-bit layers to upgrade.
+        """
+        if self.config["precision"] != "int4":
+            return []
+        chosen = list(self.config.get("int8_layers") or [])
+        for name in model.config.get("int8_layers") or []:
+            if layer_parts(name) is None:
+                raise UserError(f"ModelBuilder: the input model's int8_layers entry '{name}' is not a decoder "
+                                f"linear layer; correct the handle (e.g. model.layers.3.mlp.down_proj)")
+            if name not in chosen:
+                chosen.append(name)
+        if chosen:
+            log.info("ModelBuilder: %d decoder linear layers in int8: %s", len(chosen), ", ".join(chosen))
+        return chosen
+
     def _options(self, adapter: str | None) -> list[str]:
         """The builder's ``KEY=VALUE`` extra options for this config."""
         cfg = self.config
@@ -167,7 +197,8 @@ class ModelBuilder(Pass):
         options.update(cfg.get("extra_options") or {})
         return [f"{key}={_option_text(value)}" for key, value in options.items()]
 
-    def _build(self, source: Path, output_dir: Path, provider: str, cache: Path, adapter: str | None) -> None:
+    def _build(self, source: Path, output_dir: Path, provider: str, cache: Path, adapter: str | None,
+               int8: list[str]) -> None:
         precision = self.config["precision"]
         keep_lora = self.config.get("export_adapter") and precision in QUANTIZED
         args = (None, str(source), str(output_dir), precision, provider, str(cache))
@@ -182,7 +213,7 @@ class ModelBuilder(Pass):
             lazy = not adapter
             while True:
                 try:
-                    self._create(args, source, adapter, streamed=True, lazy=lazy, keep_lora=keep_lora)
+                    self._create(args, source, adapter, streamed=True, lazy=lazy, keep_lora=keep_lora, int8=int8)
                     return
                 except UserError:
                     raise
@@ -196,26 +227,31 @@ class ModelBuilder(Pass):
                     log.warning("ModelBuilder: the low-memory build failed (%s: %s); building again the "
                                 "builder's own way", type(exc).__name__, str(exc).strip()[:200])
                     break
-        self._create(args, source, adapter, streamed=False, lazy=False, keep_lora=keep_lora)
+        self._create(args, source, adapter, streamed=False, lazy=False, keep_lora=keep_lora, int8=int8)
 
     def _create(self, args: tuple, source: Path, adapter: str | None, *, streamed: bool, lazy: bool,
-                keep_lora: bool) -> None:
+                keep_lora: bool, int8: list[str]) -> None:
         """One run of the builder, with the memory patches (``streamed``, ``lazy``) and the corrections.
 
         With ``streamed`` the builder's own errors propagate as they are, for the caller to retry
         without the patches; without, they become user errors.
         """
         from .builder_memory import low_memory_build
-        from .builder_patches import keep_lora_unquantized, lm_head_by_identity
+        from .builder_patches import keep_lora_unquantized, lm_head_by_identity, upgrade_to_int8
 
         memory = low_memory_build(source, lazy=lazy) if streamed else contextlib.nullcontext()
-        # keep_lora_unquantized wraps the streamed to_nbits, so it is entered after it
+        # keep_lora_unquantized and upgrade_to_int8 wrap the streamed to_nbits, so they are entered after it
         with _quiet_builder(), memory, lm_head_by_identity() as head_fixed, \
-                (keep_lora_unquantized() if keep_lora else contextlib.nullcontext()):
+                (keep_lora_unquantized() if keep_lora else contextlib.nullcontext()), \
+                (upgrade_to_int8(int8) if int8 else contextlib.nullcontext(True)) as int8_placed:
             from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
             if not head_fixed:
                 check_lm_head(source)
+            if not int8_placed:
+                raise UserError("ModelBuilder.int8_layers: the installed onnxruntime-genai builder has no "
+                                "quantization step to place them in; remove int8_layers or install "
+                                "the onnxruntime-genai version modelpress names")
             try:
                 options = parse_extra_options(*args, self._options(adapter))
             except (ValueError, NotImplementedError) as exc:
