@@ -1,4 +1,4 @@
-"""Hugging Face plugin: HfModel, HuggingfaceContainer, LoRA, QLoRA, MergeAdapterWeights.
+"""Hugging Face plugin: HfModel, HuggingfaceContainer, LoRA, QLoRA, MergeAdapterWeights, QuantizationSensitivity.
 
 The component modules import torch, transformers, peft and datasets only
 inside the functions that use them, so registering them stays cheap.
@@ -11,6 +11,7 @@ from .data import HuggingfaceContainer
 from .lora import LoRA, QLoRA
 from .merge import MergeAdapterWeights
 from .model import HfModel
+from .sensitivity import QuantizationSensitivity
 
 
 @hookimpl
@@ -28,3 +29,4 @@ def register_passes(register):
     register(LoRA)
     register(QLoRA)
     register(MergeAdapterWeights)
+    register(QuantizationSensitivity)

@@ -28,7 +28,7 @@ ALIASES = {"rtn_last": ("rtn", "last_matmul:int8"), "k_quant_last": ("k_quant", 
 BITS = {"int4": 4, "int8": 8}
 
 
-def resolve(config: Mapping[str, Any]) -> tuple[str, dict[str, int]]:
+def resolve(config: Mapping[str, Any], where: str = WHERE) -> tuple[str, dict[str, int]]:
     """(base method, selector -> bits) of a quantization_aware config, as ModelBuilder reads it."""
     algo = config.get("algo_config") or "default"
     placement = config.get("mixed_precision") or ""
@@ -36,14 +36,14 @@ def resolve(config: Mapping[str, Any]) -> tuple[str, dict[str, int]]:
         algo, implied = ALIASES[algo]
         placement = ",".join(p for p in (implied, placement) if p)
     if algo not in ("default", "rtn", "k_quant"):
-        raise UserError(f"{WHERE}.algo_config: unknown method '{algo}'; use default, rtn, k_quant, "
+        raise UserError(f"{where}.algo_config: unknown method '{algo}'; use default, rtn, k_quant, "
                         f"rtn_last, k_quant_last or k_quant_mixed (as in ModelBuilder)")
     selectors: dict[str, int] = {}
     for item in filter(None, placement.split(",")):
         name, _, kind = item.partition(":")
         selectors[name] = BITS[kind]
     if algo == "default" and any(b != 4 for b in selectors.values()):
-        raise UserError(f"{WHERE}.mixed_precision: with algo_config 'default' ModelBuilder quantizes the "
+        raise UserError(f"{where}.mixed_precision: with algo_config 'default' ModelBuilder quantizes the "
                         f"upgraded layers in extra passes that this option does not mirror; use rtn or k_quant")
     return algo, selectors
 
@@ -115,11 +115,15 @@ def unpack(packed: Any, bits: int) -> Any:
     return out
 
 
-def quantize_base(model: Any, config: Mapping[str, Any]) -> list[str]:
-    """Put every decoder linear layer and the LM head of ``model`` on the ModelBuilder grid; their names."""
+def quantize_base(model: Any, config: Mapping[str, Any], residuals: dict | None = None,
+                  where: str = WHERE) -> list[str]:
+    """Put every decoder linear layer and the LM head of ``model`` on the ModelBuilder grid; their names.
+
+    ``residuals``, when given, receives each layer's rounding ``weight - grid`` (float16).
+    """
     import torch
 
-    algo, selectors = resolve(config)
+    algo, selectors = resolve(config, where)
     block = int(config.get("block_size") or 32)
     symmetric = config.get("is_symmetric", True) is not False
     layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
@@ -133,9 +137,12 @@ def quantize_base(model: Any, config: Mapping[str, Any]) -> list[str]:
             continue
         bits = layer_bits(name, layers, selectors)
         with torch.no_grad():
-            grid = fake_quantize(module.weight.detach().float().cpu().numpy(), bits, block, algo, symmetric)
-            module.weight.copy_(torch.from_numpy(grid).to(module.weight.dtype))
+            grid = torch.from_numpy(fake_quantize(module.weight.detach().float().cpu().numpy(), bits, block, algo,
+                                                  symmetric)).to(module.weight.device)
+            if residuals is not None:
+                residuals[name] = (module.weight.detach().float() - grid).half()
+            module.weight.copy_(grid.to(module.weight.dtype))
         done.append(name)
     if not done:
-        raise UserError(f"{WHERE}: the model has no linear layers under 'layers' or an LM head to quantize")
+        raise UserError(f"{where}: the model has no linear layers under 'layers' or an LM head to quantize")
     return done

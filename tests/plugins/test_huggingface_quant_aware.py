@@ -13,41 +13,23 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 
 from modelpress.components import Accelerator, RunContext
 
+from .conftest import LAYERS  # the tiny Llama's layers
+
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime_genai")
 CPU = Accelerator()
-LAYERS = 8
+
 CASES = {"default": {"algo_config": "default"},
          "rtn-head-int8": {"algo_config": "rtn", "mixed_precision": "last_matmul:int8"},
          "k_quant_mixed": {"algo_config": "k_quant_mixed"}}
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tiny_phi3, tmp_path_factory):
-    """A random Llama with the tiny Phi-3's tokenizer (GQA, tied embeddings)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    for f in tiny_phi3.iterdir():
-        if f.name.startswith(("tokenizer", "special_tokens", "chat_template")):
-            shutil.copy(f, folder / f.name)
-    vocab = json.loads((tiny_phi3 / "config.json").read_text())["vocab_size"]
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=128, intermediate_size=256,
-                                         num_hidden_layers=LAYERS, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=512, tie_word_embeddings=True,
-                                         bos_token_id=0, eos_token_id=0, pad_token_id=0))
-    model.save_pretrained(folder)
-    return folder
 
 
 def ort_weights(model_dir):
