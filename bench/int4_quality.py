@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "tone-classifier"
 sys.path.insert(0, str(EXAMPLE))
 K1 = {"int4_algo_config": "k_quant", "int4_accuracy_level": 1}
+#: every attention projection of SmolLM2-135M's 30 layers
+ATTENTION = [f"model.layers.{i}.self_attn.{p}_proj" for i in range(30) for p in "qkvo"]
 #: name -> (ModelBuilder config, whether the adapter is merged first)
 VARIANTS = {
     "int4 builder defaults (algo 'default', acc 4)": ({"precision": "int4"}, True),
@@ -49,6 +51,10 @@ VARIANTS = {
     "int4 k_quant, acc 4, LM head int8": ({"precision": "int4", "int4_algo_config": "k_quant",
                                            "int4_accuracy_level": 4, "int4_mixed_precision": "last_matmul:int8"},
                                           True),
+    "int4 k_quant, acc 4, LM head int8, attention int8": ({"precision": "int4", "int4_algo_config": "k_quant",
+                                                          "int4_accuracy_level": 4,
+                                                          "int4_mixed_precision": "last_matmul:int8",
+                                                          "int8_layers": ATTENTION}, True),
     "int4 k_quant_mixed, acc 1": ({"precision": "int4", "int4_algo_config": "k_quant_mixed",
                                    "int4_accuracy_level": 1}, True),
     "int8": ({"precision": "int8"}, True),
@@ -75,11 +81,14 @@ def base_config(work: Path) -> dict:
     return cfg
 
 
-def variant_config(base: dict, work: Path, name: str, build: dict, merged: bool, lora: dict | None) -> dict:
+def variant_config(base: dict, work: Path, name: str, build: dict, merged: bool, lora: dict | None,
+                   sensitivity: bool = False) -> dict:
     cfg = copy.deepcopy(base)
     passes = {"lora": {**cfg["passes"]["lora"], **(lora or {})}}
     if merged:
         passes["merge"] = cfg["passes"]["merge"]
+    if sensitivity:  # the demo's QuantizationSensitivity pass: its chosen layers stay 8-bit in the build
+        passes["sensitivity"] = cfg["passes"]["sensitivity"]
     passes["build"] = {"type": "ModelBuilder", **build}
     cfg["passes"] = passes
     cfg["output_dir"] = str(work / "out" / "".join(c if c.isalnum() else "-" for c in name))
@@ -151,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     variants = dict(VARIANTS)
     demo_build = {k: v for k, v in base["passes"]["build"].items() if k != "type"}
     variants["int4 base + float adapter (demo build)"] = ({**demo_build, "export_adapter": True}, False)
+    sensed = base["passes"]["sensitivity"]
+    variants[f"demo build + {sensed['num_layers']} sensitive layer groups in int8 (the demo's)"] = (
+        demo_build, True, None, True)
     if args.qa:  # trained on the grid of --qa; run as that int4 base + float adapter, and merged then rebuilt
         if args.qa == "demo":
             build, grid = demo_build, "demo build"
@@ -168,18 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     reference_done = False
     reused = json.loads((Path(args.reuse) / "footprints.json").read_text(encoding="utf-8")) if args.reuse else None
     for name, spec in variants.items():
-        build, merged, lora = (*spec, None)[:3]
+        build, merged, lora, sensitivity = (*spec, None, False)[:4]
         t0 = time.perf_counter()
-        workflow = config.load(variant_config(base, work, name, build, merged, lora), base_dir=EXAMPLE)
+        workflow = config.load(variant_config(base, work, name, build, merged, lora, sensitivity), base_dir=EXAMPLE)
         engine = Engine(workflow)
-        if reused and not lora:  # the same adapter and merged model: build (cached) and measure only
+        if reused and not lora:  # the same adapter and merged model: the passes after it (cached) and measure
             nodes = {n["step"]: n for n in reused["nodes"]}
             source = nodes["merge" if merged else "lora"]
-            chain = dict(workflow.resolve({}))
-            output, out_id, _ = engine.run_pass("build", chain["build"],
-                                                engine.registry.model_handle(source["output_model"]),
-                                                source["output_model_id"])
-            footprints = [{**n, "output_model": n["output_model"]} for n in reused["nodes"] if n["step"] != "build"]
+            output, out_id = engine.registry.model_handle(source["output_model"]), source["output_model_id"]
+            for step, pass_config in workflow.resolve({}):
+                if step not in ("lora", "merge"):
+                    output, out_id, _ = engine.run_pass(step, pass_config, output, out_id)
+            footprints = [n for n in reused["nodes"] if n["step"] in ("lora", "merge")]
         else:
             result = run_engine(engine)
             output, out_id, footprints = result.output_model, result.footprints[-1]["output_model_id"], \
