@@ -15,8 +15,9 @@ leaves them; a tied LM head is untied first.
 """
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelpress.errors import UserError
@@ -65,11 +66,27 @@ def layer_bits(name: str, num_layers: int, selectors: Mapping[str, int], body: i
     return body
 
 
-def fake_quantize(weight: Any, bits: int, block_size: int, algo: str, symmetric: bool) -> Any:
-    """The dequantized MatMulNBits weight of a PyTorch ``[out, in]`` weight (numpy float32, same shape)."""
+def fake_quantize(weight: Any, bits: int, block_size: int, algo: str, symmetric: bool,
+                  rows_per_chunk: int | None = None) -> Any:
+    """The dequantized MatMulNBits weight of a PyTorch ``[out, in]`` weight (numpy float32, same shape).
+
+    Every method rounds each block of ``block_size`` inputs of one output on its own, so the rows
+    are quantized a chunk at a time (about 2M weights): the quantizers' temporaries, several times
+    the chunk's size, stay small for an LM head or a wide MLP.
+    """
     import numpy as np
 
     w = np.asarray(weight, dtype=np.float32)
+    rows = rows_per_chunk or max(1, (1 << 21) // max(1, w.shape[1]))
+    if w.shape[0] <= rows:
+        return _fake_quantize_rows(w, bits, block_size, algo, symmetric)
+    return np.concatenate([_fake_quantize_rows(w[i:i + rows], bits, block_size, algo, symmetric)
+                           for i in range(0, w.shape[0], rows)])
+
+
+def _fake_quantize_rows(w: Any, bits: int, block_size: int, algo: str, symmetric: bool) -> Any:
+    import numpy as np
+
     n, k = w.shape
     blocks = -(-k // block_size)
     padded = np.zeros((n, blocks * block_size), dtype=np.float32)
@@ -92,8 +109,14 @@ def fake_quantize(weight: Any, bits: int, block_size: int, algo: str, symmetric:
     else:
         from onnxruntime.quantization.neural_compressor import weight_only as wo
 
-        if algo == "k_quant":
-            q, scale, zp = wo.quant_tensor_k_quant_cuda(padded, bits, block_size)  # CPU without cupy
+        if algo == "k_quant":  # CPU without cupy, after an INFO line per call that is silenced here
+            quiet = logging.getLogger("neural_compressor")
+            level = quiet.level
+            quiet.setLevel(logging.WARNING)
+            try:
+                q, scale, zp = wo.quant_tensor_k_quant_cuda(padded, bits, block_size)
+            finally:
+                quiet.setLevel(level)
         else:
             q, scale, zp = wo.quant_tensor(padded, bits, block_size, "sym" if symmetric else "asym", "uint", 1)
     # MatMulNBits keeps scales in the weight's dtype (float32) and computes (q - zero_point) * scale
@@ -115,11 +138,12 @@ def unpack(packed: Any, bits: int) -> Any:
     return out
 
 
-def quantize_base(model: Any, config: Mapping[str, Any], residuals: dict | None = None,
-                  where: str = WHERE) -> list[str]:
+def quantize_base(model: Any, config: Mapping[str, Any], residual: Callable[[str, Any], None] | None = None,
+                  where: str = WHERE, with_head: bool = True) -> list[str]:
     """Put every decoder linear layer and the LM head of ``model`` on the ModelBuilder grid; their names.
 
-    ``residuals``, when given, receives each layer's rounding ``weight - grid`` (float16).
+    ``residual``, when given, is called with each layer's name and rounding ``weight - grid``
+    (float32); ``with_head=False`` leaves the LM head (and a tied embedding) as it is.
     """
     import torch
 
@@ -127,7 +151,7 @@ def quantize_base(model: Any, config: Mapping[str, Any], residuals: dict | None 
     block = int(config.get("block_size") or 32)
     symmetric = config.get("is_symmetric", True) is not False
     layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
-    head = model.get_output_embeddings()
+    head = model.get_output_embeddings() if with_head else None
     if head is not None and head.weight is model.get_input_embeddings().weight:
         head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)  # untie
         model.config.tie_word_embeddings = False
@@ -139,8 +163,8 @@ def quantize_base(model: Any, config: Mapping[str, Any], residuals: dict | None 
         with torch.no_grad():
             grid = torch.from_numpy(fake_quantize(module.weight.detach().float().cpu().numpy(), bits, block, algo,
                                                   symmetric)).to(module.weight.device)
-            if residuals is not None:
-                residuals[name] = (module.weight.detach().float() - grid).half()
+            if residual is not None:
+                residual(name, module.weight.detach().float() - grid)
             module.weight.copy_(grid.to(module.weight.dtype))
         done.append(name)
     if not done:

@@ -7,7 +7,9 @@ difference of the divergence itself, to 5 %); the pass records the
 ``num_layers`` lowest-scoring groups with a layer's q, k and v together;
 putting them back lowers the divergence it reports; ModelBuilder then writes
 exactly those layers' MatMuls (the packed qkv_proj for a q/k/v group) in
-8 bits and every other one in 4; bad input is refused with the field named.
+8 bits and every other one in 4; the rounding kept per layer is within 1 %
+of its row's largest value; quantizing by row chunks gives the same weights;
+bad input is refused with the field named.
 """
 from __future__ import annotations
 
@@ -40,13 +42,14 @@ def test_scores_are_the_divergence_s_derivative_along_the_rounding(tiny_llama):
     with torch.no_grad():
         reference = [s.next_token_logprobs(model, b) for b in batches]
     residuals: dict = {}
-    quant_aware.quantize_base(model, {"algo_config": "rtn"}, residuals)
+    quant_aware.quantize_base(model, {"algo_config": "rtn"},
+                              lambda name, rounding: residuals.__setitem__(name, s.Residual(rounding)))
     residuals = {n: r for n, r in residuals.items() if ".layers." in f".{n}"}
     scores, value = s.first_order_scores(model, batches, reference, residuals)
     assert value > 0 and set(scores) == set(residuals)
     modules = dict(model.named_modules())
     for name in sorted(scores, key=lambda n: abs(scores[n]))[-3:]:  # the three largest, where noise matters least
-        weight, step, eps = modules[name].weight, residuals[name].float(), 0.25
+        weight, step, eps = modules[name].weight, residuals[name].tensor(), 0.25
         with torch.no_grad():
             weight.add_(eps * step)
             up = s.divergence(model, batches, reference)
@@ -110,6 +113,27 @@ def test_model_builder_keeps_the_chosen_layers_in_int8(chosen, tmp_path):
         expected.add(f"/model/layers.{layer}/{block}/{'qkv_proj' if projection[0] in 'qkv' else projection}")
     assert {n for n, b in bits.items() if b == 8} == expected
     assert set(bits.values()) == {4, 8}
+
+
+def test_residuals_keep_the_rounding_within_one_percent_of_its_largest_value():
+    from modelpress.plugins.huggingface.sensitivity import Residual
+
+    rounding = torch.randn(64, 96) * torch.logspace(-4, -1, 64)[:, None]  # rows of very different sizes
+    kept = Residual(rounding)
+    assert kept.codes.dtype == torch.int8
+    error = (kept.tensor() - rounding).abs().amax(dim=1)
+    assert torch.all(error <= rounding.abs().amax(dim=1) / 254 * 1.0001)
+
+
+def test_fake_quantize_by_row_chunks_is_the_same_as_whole():
+    import numpy as np
+
+    from modelpress.plugins.huggingface.quant_aware import fake_quantize
+
+    weight = np.random.default_rng(0).standard_normal((37, 96)).astype(np.float32)
+    for algo in ("default", "rtn", "k_quant"):
+        whole = fake_quantize(weight, 4, 32, algo, True)
+        assert np.array_equal(fake_quantize(weight, 4, 32, algo, True, rows_per_chunk=5), whole)
 
 
 def test_bad_input_is_refused(chosen, tmp_path):
