@@ -68,6 +68,7 @@ MIN_TESTS ?= tests/test_min_constraints.py \
 	tests/plugins/test_huggingface_data.py tests/plugins/test_metrics_tiny_phi3.py \
 	tests/plugins/test_onnx_genai.py tests/plugins/test_onnx_genai_config.py \
 	tests/plugins/test_onnx_genai_memory.py tests/plugins/test_onnx_genai_int4.py \
+	tests/plugins/test_huggingface_sensitivity.py \
 	tests/plugins/test_optuna_search.py tests/plugins/test_optuna_search_study.py \
 	tests/plugins/test_optuna_search_distributed.py \
 	tests/plugins/test_azureml.py tests/plugins/test_azureml_standin.py \

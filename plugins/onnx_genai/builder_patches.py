@@ -121,19 +121,20 @@ def upgrade_to_int8(modules: list[str]):
     def make(original):
         def to_nbits(self, *args, **kwargs):
             emitted = {node.name for node in self.model.graph if node.op_type == "MatMul"}
-            placement = dict(getattr(self, "int4_customized_weight_config", None) or {})
-            unknown = []
-            for module in modules:
-                nodes = builder_nodes(module, emitted)
-                if not nodes:
-                    unknown.append(module)
-                for node in nodes:
-                    placement[node] = {"bits": 8}
+            nodes = {module: builder_nodes(module, emitted) for module in modules}
+            unknown = [module for module, found in nodes.items() if not found]
             if unknown:
                 raise UserError(f"ModelBuilder.int8_layers: {', '.join(unknown)} not found among the "
                                 f"model's decoder linear layers (e.g. model.layers.0.mlp.down_proj); "
                                 f"name layers of this model")
-            self.int4_customized_weight_config = placement
+            upgraded = {node: {"bits": 8} for found in nodes.values() for node in found}
+            self.int4_customized_weight_config = {**(getattr(self, "int4_customized_weight_config", None) or {}),
+                                                  **upgraded}
+            # builders before 0.18 made the rtn/k_quant algorithm's config (with its own copy of
+            # the placement) when the model was set up, and quantize with that one
+            algo = (getattr(self, "quant_attrs", None) or {}).get("algo_config")
+            if hasattr(algo, "customized_weight_config"):
+                algo.customized_weight_config = {**(algo.customized_weight_config or {}), **upgraded}
             return original(self, *args, **kwargs)
         return to_nbits
 
