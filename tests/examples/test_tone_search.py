@@ -6,8 +6,8 @@ precision, int4 algorithm and LM head precision (by precision) and accuracy
 level, nothing about
 training; its objectives are the unseen-phrase accuracy first (higher is
 better, with a threshold goal) and latency second (lower is better); the
-exhaustive grid has 14 points; the training chain is config.yaml's (without
-its QuantizationSensitivity pass).
+exhaustive grid has 14 points; the training chain and the sensitivity pass
+are config.yaml's.
 """
 from pathlib import Path
 
@@ -45,10 +45,10 @@ def test_search_example_validates_and_searches_the_build():
     found = objectives(workflow.evaluators[workflow.evaluator]["metrics"])
     assert [(o.name, o.higher_is_better) for o in found] == [("unseen-accuracy", True), ("latency-avg", False)]
     assert found[0].goal["type"] == "threshold" and 0.5 < found[0].goal["value"] < 1
-    # the chain up to the build is the demo's (one LoRA, trained once for every trial), without its
-    # sensitivity pass: the searched int4 points are the builder's own settings
+    # the chain up to the build is the demo's: one LoRA and one sensitivity measurement for every trial
     _, demo = load("config.yaml")
-    assert [s.name for s in workflow.passes] == [s.name for s in demo.passes if s.name != "sensitivity"]
+    assert [s.name for s in workflow.passes] == [s.name for s in demo.passes]
+    assert workflow.passes[2].alternatives == demo.passes[2].alternatives
     assert workflow.passes[0].alternatives == demo.passes[0].alternatives
 
 
