@@ -11,7 +11,7 @@
 - ``int8_layers``: named decoder linear layers join the builder's per-node
   bit placement (8 bits) just before that step, whatever the algorithm.
 
-Each patches the class for the duration of a ``with`` block and restore it.
+Each patches the class for the duration of a ``with`` block and restores it.
 """
 from __future__ import annotations
 
